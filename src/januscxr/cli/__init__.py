@@ -1,0 +1,1 @@
+"""The ``januscxr`` command line: parses arguments and calls the library."""

@@ -1,0 +1,41 @@
+"""The root ``januscxr`` command and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import typer
+
+from januscxr.cli import models, read, train
+from januscxr.errors import JanusCxrError, exit_code_for
+
+app = typer.Typer(
+    name="januscxr",
+    help="Chest X-ray interpretation: findings, heatmaps and draft reports for radiologist review.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("read")(read.read_command)
+app.add_typer(models.app, name="models")
+app.add_typer(train.app, name="train")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    return f"warning: {message}\n"
+
+
+def main() -> None:
+    """Console entry point: JanusCxrError -> one line on stderr and a non-zero exit."""
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except JanusCxrError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(exit_code_for(error)) from None
+
+
+if __name__ == "__main__":
+    main()

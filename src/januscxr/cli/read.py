@@ -1,0 +1,88 @@
+"""``januscxr read``: findings, heatmaps and draft reports for files and folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from januscxr.errors import JanusCxrError, exit_code_for
+from januscxr.io import find_images
+from januscxr.io.overlay import write_heatmap_overlay
+from januscxr.pipeline import read_many
+from januscxr.records import error_record, output_record, result_record
+from januscxr.types import ReadResult
+
+
+def read_command(
+    paths: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files, or folders of them.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (schema: januscxr/schemas/read-output.schema.json).")] = False,
+    heatmaps: Annotated[Path | None, typer.Option("--heatmaps", help="Write a PNG overlay per flagged finding into this folder.")] = None,
+    classifier: Annotated[str | None, typer.Option(help="Registered classifier (see `januscxr models list`).")] = None,
+    reporter: Annotated[str | None, typer.Option(help="Registered reporter.")] = None,
+    allow_lateral: Annotated[bool, typer.Option("--allow-lateral", help="Read lateral views too.")] = False,
+) -> None:
+    """Read chest X-rays: critical findings first, then the draft report."""
+    files = find_images(paths)
+    if not files:
+        raise typer.BadParameter("no DICOM, PNG or JPEG files found", param_hint="PATHS")
+    records, errors = [], []
+    outcomes = read_many(files, classifier=classifier, reporter=reporter, require_frontal=not allow_lateral)
+    for path, outcome in tqdm(outcomes, total=len(files), desc="reading", unit="image", disable=len(files) < 2 or None):
+        if isinstance(outcome, JanusCxrError):
+            errors.append((path, outcome))
+            if not as_json:
+                typer.echo(f"error: {outcome}", err=True)
+            continue
+        written = _write_heatmaps(outcome, heatmaps) if heatmaps else {}
+        records.append(result_record(outcome, written))
+        if not as_json:
+            typer.echo(render_summary(outcome, written))
+    if as_json:
+        typer.echo(json.dumps(output_record(records, [error_record(str(p), e) for p, e in errors]), indent=2))
+    _finish(len(files), errors, quiet=as_json)
+
+
+def render_summary(result: ReadResult, heatmap_files: dict[str, str]) -> str:
+    """A readable block: flagged findings (critical first), the rest, then the report."""
+    image = result.image
+    kind = " ".join(x for x in (image.modality, image.view_position.value if image.view_position.is_frontal else None) if x)
+    lines = [f"== {image.source}  [{kind or 'image'} {image.shape[1]}x{image.shape[0]}]"]
+    lines.append(f"   model {result.prediction.model_id} {result.prediction.model_version}")
+    for finding in result.prediction.ordered():
+        mark = "!" if finding.flagged and finding.critical else ("*" if finding.flagged else " ")
+        status = ("POSSIBLE" if finding.uncertain else "FLAGGED") if finding.flagged else "-"
+        side = f" {finding.laterality.value}" if finding.laterality else ""
+        lines.append(
+            f" {mark} {finding.finding.value:<28} p={finding.probability:.2f} (threshold {finding.threshold:.2f})  {status}{side}"
+        )
+    lines += ["", "FINDINGS:", f"  {result.report.findings}", "IMPRESSION:"]
+    lines += [f"  {line}" for line in result.report.impression.splitlines()]
+    lines += [f"  heatmap {name}: {path}" for name, path in heatmap_files.items()]
+    lines.append(f"   ({result.timings_ms['total_ms']:.0f} ms; decision support, not a diagnosis)\n")
+    return "\n".join(lines)
+
+
+def _write_heatmaps(result: ReadResult, folder: Path) -> dict[str, str]:
+    stem = Path(result.image.source).stem
+    written: dict[str, str] = {}
+    for finding in result.flagged:
+        if finding.heatmap is not None:
+            name = finding.finding.value.lower().replace(" ", "_")
+            path = write_heatmap_overlay(result.image.pixels, finding.heatmap, folder / f"{stem}_{name}.png")
+            written[finding.finding.value] = str(path)
+    return written
+
+
+def _finish(total: int, errors: list[tuple[Path, JanusCxrError]], *, quiet: bool) -> None:
+    if not errors:
+        return
+    if not quiet:
+        typer.echo(f"\n{total - len(errors)} of {total} read; {len(errors)} failed:", err=True)
+        for _, error in errors:
+            typer.echo(f"  {error}", err=True)
+    codes = {exit_code_for(e) for _, e in errors}
+    raise typer.Exit(codes.pop() if len(codes) == 1 else 1)

@@ -1,0 +1,64 @@
+"""``januscxr train``: manifests and the expert classifier."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Train the expert classifier.", no_args_is_help=True)
+
+
+@app.command("manifest")
+def manifest_command(
+    data_root: Annotated[Path, typer.Argument(help="Folder holding kermany/ and nih1000/ (../shared/data).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Manifest CSV to write.")] = Path("manifest.csv"),
+) -> None:
+    """Write a training manifest for the Kermany and NIH subsets."""
+    from januscxr.training.manifest import build_shared_manifest, write_manifest
+
+    rows = build_shared_manifest(data_root)
+    write_manifest(rows, out)
+    typer.echo(f"{out}: {len(rows)} images")
+
+
+@app.command("classifier")
+def classifier_command(
+    manifest: Annotated[Path, typer.Option(help="CSV: path, patient_id, one 1/0/empty column per finding.")],
+    out: Annotated[Path, typer.Option(help="Folder for checkpoints, cache and the exported model.")] = Path("runs/classifier"),
+    model_id: Annotated[str, typer.Option(help="Id of the exported model.")] = "cxrnet-res128-custom",
+    version: Annotated[str, typer.Option(help="Version of the exported model.")] = "0.1.0",
+    findings: Annotated[list[str] | None, typer.Option("--finding", help="Findings to learn (default: all with enough positives).")] = None,
+    min_positives: Annotated[int, typer.Option(help="Learn findings with at least this many positives.")] = 50,
+    input_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs.")] = 30,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation AUC.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of split, initialisation and augmentation.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+) -> None:
+    """Train, calibrate on validation and export a safetensors classifier."""
+    from januscxr.training.export import export_classifier
+    from januscxr.training.trainer import TrainConfig, train_classifier
+
+    logging.getLogger("januscxr").setLevel(logging.INFO)
+    config = TrainConfig(
+        manifest=str(manifest),
+        out_dir=str(out),
+        findings=list(findings or []),
+        min_positives=min_positives,
+        input_size=input_size,
+        max_epochs=max_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    trained = train_classifier(config, resume=resume)
+    summary = export_classifier(trained, out / f"{model_id}.safetensors", model_id=model_id, version=version)
+    typer.echo(json.dumps({k: summary[k] for k in ("model_id", "weights", "sha256", "size_bytes")}, indent=2))
+    for finding, stats in summary["validation"].items():
+        low, high = stats["auc_ci95"]
+        typer.echo(f"{finding:<20} AUC {stats['auc']:.3f} [{low:.3f}, {high:.3f}]  threshold {stats['threshold']:.3f}")

@@ -1,0 +1,79 @@
+"""The JanusCxrError tree: every error a user can cause, with a one-line message.
+
+Messages name the file or field and say what was received and what was expected.
+:data:`EXIT_CODES` and :data:`HTTP_STATUS` are the one mapping the edges use.
+"""
+
+from __future__ import annotations
+
+
+class JanusCxrError(Exception):
+    """Base class of every error januscxr raises on bad input or missing resources."""
+
+
+class ImageReadError(JanusCxrError):
+    """The file is not an image januscxr can read: unknown format, truncated or corrupt."""
+
+
+class UnsupportedImageError(JanusCxrError):
+    """The file is an image but not a chest radiograph januscxr accepts."""
+
+
+class WrongModalityError(UnsupportedImageError):
+    """A DICOM of a modality other than CR, DX or DR (CT, MR, US...)."""
+
+
+class WrongBodyPartError(UnsupportedImageError):
+    """A DICOM whose Body Part Examined is not the chest."""
+
+
+class LateralViewError(UnsupportedImageError):
+    """A lateral view where a frontal (PA or AP) view is required."""
+
+
+class ImageTooSmallError(UnsupportedImageError):
+    """An image with too few pixels to read."""
+
+
+class ModelError(JanusCxrError):
+    """A model cannot be found, loaded or verified."""
+
+
+class UnknownModelError(ModelError):
+    """No model of that name is registered."""
+
+
+class WeightsNotFoundError(ModelError):
+    """The weights file of a registered model is missing."""
+
+
+class ChecksumMismatchError(ModelError):
+    """The weights file does not match the sha256 in the registry."""
+
+
+class ManifestError(JanusCxrError):
+    """A training manifest is missing a column or has a bad row."""
+
+
+EXIT_CODES: dict[type[JanusCxrError], int] = {
+    ImageReadError: 3,
+    UnsupportedImageError: 4,
+    ModelError: 5,
+    ManifestError: 6,
+}
+
+HTTP_STATUS: dict[type[JanusCxrError], int] = {
+    ImageReadError: 422,
+    UnsupportedImageError: 422,
+    UnknownModelError: 404,
+    ModelError: 503,
+    ManifestError: 422,
+}
+
+
+def exit_code_for(error: JanusCxrError) -> int:
+    """The CLI exit code of an error: the entry of its nearest registered ancestor."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1

@@ -1,0 +1,1 @@
+"""Metrics and statistics for classifiers, reports and reader studies."""

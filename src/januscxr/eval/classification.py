@@ -1,0 +1,82 @@
+"""Classification metrics: AUROC with stratified bootstrap CIs, operating-point statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+
+def roc_auc(truth: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the ROC curve (Mann-Whitney U with midranks for ties).
+
+    Returns NaN when only one class is present.
+    """
+    y = np.asarray(truth, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def bootstrap_auc_ci(
+    truth: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile CI of the AUROC, resampling positives and negatives separately."""
+    y = np.asarray(truth, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    pos, neg = s[y], s[~y]
+    if pos.size == 0 or neg.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
+    aucs = np.empty(n_boot)
+    for b in range(n_boot):
+        sample = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        aucs[b] = roc_auc(labels, sample)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(aucs, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Confusion-matrix statistics of scores thresholded at ``threshold``."""
+
+    threshold: float
+    sensitivity: float
+    specificity: float
+    ppv: float
+    npv: float
+    n_positive: int
+    n_negative: int
+
+
+def operating_point(truth: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> OperatingPoint:
+    """Sensitivity, specificity, PPV and NPV of ``scores >= threshold``."""
+    y = np.asarray(truth, dtype=bool)
+    flagged = np.asarray(scores, dtype=np.float64) >= threshold
+    tp, fp = int((flagged & y).sum()), int((flagged & ~y).sum())
+    fn, tn = int((~flagged & y).sum()), int((~flagged & ~y).sum())
+    return OperatingPoint(
+        threshold=threshold,
+        sensitivity=_ratio(tp, tp + fn),
+        specificity=_ratio(tn, tn + fp),
+        ppv=_ratio(tp, tp + fp),
+        npv=_ratio(tn, tn + fn),
+        n_positive=tp + fn,
+        n_negative=tn + fp,
+    )
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else float("nan")

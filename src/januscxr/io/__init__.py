@@ -1,0 +1,7 @@
+"""Reading chest radiographs from DICOM, PNG and JPEG files into :class:`Image` values."""
+
+from januscxr.io.dicom import read_dicom
+from januscxr.io.raster import read_raster
+from januscxr.io.reader import IMAGE_SUFFIXES, find_images, read_image
+
+__all__ = ["IMAGE_SUFFIXES", "find_images", "read_dicom", "read_image", "read_raster"]

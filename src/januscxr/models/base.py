@@ -1,0 +1,56 @@
+"""The protocols model backends implement, and the frozen spec the registry holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from januscxr.labels import Finding
+from januscxr.types import DraftReport, FindingResult, Image, Prediction
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores findings on chest radiographs."""
+
+    @property
+    def spec(self) -> ClassifierSpec: ...
+
+    def predict(self, images: Sequence[Image], *, heatmaps: bool = True) -> list[Prediction]:
+        """One :class:`Prediction` per image, in order; heatmaps for flagged findings."""
+        ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Drafts a report for one image, given the classifier's findings."""
+
+    @property
+    def name(self) -> str: ...
+
+    def draft(self, image: Image, findings: Mapping[Finding, FindingResult]) -> DraftReport:
+        """A FINDINGS / IMPRESSION draft for a radiologist to review."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """What the registry knows of a classifier before loading it.
+
+    ``weights`` is a file name inside the package's weights folder (or an absolute path);
+    ``sha256`` is checked before the file is read. ``factory`` builds the backend from
+    the spec and the verified weights path (None for backends without weights).
+    """
+
+    model_id: str
+    version: str
+    labels: tuple[Finding, ...]
+    input_size: int
+    factory: Callable[[ClassifierSpec, Path | None], Classifier]
+    weights: str | None = None
+    sha256: str | None = None
+    model_card: str | None = None
+    description: str = ""
+    test_double: bool = False

@@ -1,0 +1,98 @@
+"""The named registry of classifier backends, and verified loading of their weights."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.resources import files
+from pathlib import Path
+
+from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
+from januscxr.labels import Finding
+from januscxr.models.base import Classifier, ClassifierSpec
+from januscxr.models.cxrnet_classifier import CxrNetClassifier
+from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier
+
+WEIGHTS_DIR = Path(str(files("januscxr.models") / "weights"))
+DEFAULT_CLASSIFIER = "cxrnet-res128-kermany-nih"
+
+_CLASSIFIERS: dict[str, ClassifierSpec] = {}
+
+
+def register_classifier(spec: ClassifierSpec) -> None:
+    _CLASSIFIERS[spec.model_id] = spec
+
+
+def classifier_specs() -> list[ClassifierSpec]:
+    return list(_CLASSIFIERS.values())
+
+
+def get_classifier_spec(name: str) -> ClassifierSpec:
+    try:
+        return _CLASSIFIERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_CLASSIFIERS))
+        raise UnknownModelError(f"no classifier named {name!r}; registered: {known}") from None
+
+
+def load_classifier(name: str = DEFAULT_CLASSIFIER, *, weights_dir: Path | None = None) -> Classifier:
+    """Build a registered classifier after checking its weights' sha256.
+
+    Weights load from ``weights_dir`` when given, else from the package.
+    """
+    spec = get_classifier_spec(name)
+    weights = None
+    if spec.weights is not None:
+        weights = (weights_dir or WEIGHTS_DIR) / spec.weights
+        verify_weights(weights, spec.sha256)
+    return spec.factory(spec, weights)
+
+
+def verify_weights(path: Path, sha256: str | None) -> None:
+    """Raise unless ``path`` exists and hashes to ``sha256``."""
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path}: weights file not found; expected the file shipped with januscxr")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if sha256 is None or digest.hexdigest() != sha256:
+        raise ChecksumMismatchError(
+            f"{path}: sha256 is {digest.hexdigest()}; expected {sha256} from the registry (file damaged or replaced)"
+        )
+
+
+register_classifier(
+    ClassifierSpec(
+        model_id=DEFAULT_CLASSIFIER,
+        version="2026.11.27",
+        labels=(Finding.PNEUMONIA, Finding.PLEURAL_EFFUSION, Finding.CARDIOMEGALY, Finding.ATELECTASIS, Finding.LUNG_OPACITY),
+        input_size=128,
+        factory=CxrNetClassifier,
+        weights=f"{DEFAULT_CLASSIFIER}.safetensors",
+        sha256="PENDING",
+        model_card=f"docs/model_cards/{DEFAULT_CLASSIFIER}.md",
+        description="Small residual CNN trained here on Kermany pediatric pneumonia and 776 NIH ChestX-ray14 images (64 px).",
+    )
+)
+register_classifier(
+    ClassifierSpec(
+        model_id="fake-classifier",
+        version="0",
+        labels=tuple(FAKE_PROBABILITIES),
+        input_size=0,
+        factory=build_fake_classifier,
+        description="Fixed probabilities, for tests only; never the default.",
+        test_double=True,
+    )
+)
+
+
+def model_card_text(spec: ClassifierSpec) -> str | None:
+    """The model card's Markdown, from the package or the source checkout's docs/."""
+    if spec.model_card is None:
+        return None
+    name = Path(spec.model_card).name
+    for candidate in (Path(str(files("januscxr"))) / "model_cards" / name, Path(__file__).parents[3] / spec.model_card):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None

@@ -1,0 +1,1 @@
+"""Training the expert classifier from a manifest of labelled radiographs."""

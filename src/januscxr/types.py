@@ -1,0 +1,164 @@
+"""Values every layer shares: the image as read, the per-finding results, the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from januscxr.labels import Finding, sort_by_urgency
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class ViewPosition(StrEnum):
+    """DICOM View Position (0018,5101) of a chest radiograph."""
+
+    PA = "PA"
+    AP = "AP"
+    LATERAL = "LATERAL"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def from_dicom(cls, value: str | None) -> ViewPosition:
+        """Map the DICOM code strings (PA, AP, LL, RL, LATERAL...) onto the enum."""
+        code = (value or "").strip().upper()
+        if code in {"PA", "AP"}:
+            return cls(code)
+        if code in {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"}:
+            return cls.LATERAL
+        return cls.UNKNOWN
+
+    @property
+    def is_frontal(self) -> bool:
+        return self in {ViewPosition.PA, ViewPosition.AP}
+
+
+class PatientSex(StrEnum):
+    """DICOM Patient's Sex (0010,0040)."""
+
+    M = "M"
+    F = "F"
+    O = "O"  # noqa: E741 - the DICOM code string
+    UNKNOWN = ""
+
+
+class Laterality(StrEnum):
+    """Side of a finding, in the patient's frame."""
+
+    RIGHT = "right"
+    LEFT = "left"
+    BILATERAL = "bilateral"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A chest radiograph as read from disk, ready for preprocessing.
+
+    ``pixels`` are float32 in [0, 1], shape (H, W), with higher values brighter on a
+    standard display (bone white): VOI windowing and MONOCHROME1 inversion are applied.
+    ``column_toward_patient_left`` says whether increasing column index runs toward the
+    patient's left (the normal PA/AP display), from DICOM Patient Orientation when known.
+    """
+
+    pixels: FloatArray  # (H, W) in [0, 1]
+    source: str
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    view_position: ViewPosition = ViewPosition.UNKNOWN
+    image_laterality: str | None = None
+    patient_age_years: float | None = None
+    patient_sex: PatientSex = PatientSex.UNKNOWN
+    pixel_spacing_mm: tuple[float, float] | None = None
+    modality: str | None = None
+    body_part_examined: str | None = None
+    column_toward_patient_left: bool = True
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+
+@dataclass(frozen=True)
+class FindingResult:
+    """The classifier's call on one finding for one image."""
+
+    finding: Finding
+    probability: float  # calibrated
+    threshold: float  # operating point: flagged when probability >= threshold
+    heatmap: FloatArray | None = None  # (h, w) in [0, 1], model input grid; flagged only
+    laterality: Laterality | None = None
+
+    @property
+    def flagged(self) -> bool:
+        return self.probability >= self.threshold
+
+    @property
+    def critical(self) -> bool:
+        return self.finding.is_critical
+
+    @property
+    def uncertain(self) -> bool:
+        """Flagged, yet less likely than not: reported as "possible"."""
+        return self.flagged and self.probability < UNCERTAIN_BELOW
+
+
+# A flagged finding whose calibrated probability is under this reads as "possible ...".
+UNCERTAIN_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A classifier's output for one image: one result per finding it supports."""
+
+    findings: dict[Finding, FindingResult]
+    model_id: str
+    model_version: str
+
+    def ordered(self) -> list[FindingResult]:
+        """Flagged findings first (critical and most urgent first), then the rest."""
+        flagged = sort_by_urgency([f for f, r in self.findings.items() if r.flagged])
+        rest = sorted(
+            (f for f, r in self.findings.items() if not r.flagged),
+            key=lambda f: -self.findings[f].probability,
+        )
+        return [self.findings[f] for f in flagged + rest]
+
+
+@dataclass(frozen=True)
+class DraftReport:
+    """A report draft with its two sections, as a radiologist will review it."""
+
+    findings: str
+    impression: str
+    reporter: str
+
+    @property
+    def text(self) -> str:
+        return f"FINDINGS:\n{self.findings}\n\nIMPRESSION:\n{self.impression}"
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Everything one read of one image produced."""
+
+    image: Image
+    prediction: Prediction
+    report: DraftReport
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> dict[Finding, FindingResult]:
+        return self.prediction.findings
+
+    @property
+    def flagged(self) -> list[FindingResult]:
+        return [r for r in self.prediction.ordered() if r.flagged]
+
+    @property
+    def source(self) -> Path:
+        return Path(self.image.source)
