@@ -21,9 +21,9 @@ def gradcam(features: torch.Tensor, logits: torch.Tensor, indices: list[int]) ->
     for position, k in enumerate(indices):
         (grad,) = torch.autograd.grad(logits[0, k], features, retain_graph=position < len(indices) - 1)
         weights = grad.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
-        cam = torch.relu((weights * features).sum(dim=1))[0]  # (h, w)
+        cam = torch.relu((weights * features).sum(dim=1))[0].detach()  # (h, w)
         peak = float(cam.max())
-        maps.append((cam / peak if peak > 0 else cam).detach().numpy().astype(np.float32))
+        maps.append((cam / peak if peak > 0 else cam).numpy().astype(np.float32))
     return maps
 
 

@@ -1,0 +1,77 @@
+"""`januscxr read` and `januscxr models list` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+from jsonschema import Draft202012Validator
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+from januscxr.cli.app import app
+from januscxr.records import read_output_schema
+
+runner = CliRunner()
+
+
+def test_summary_lists_critical_flags_first(write_cr):
+    outcome = runner.invoke(app, ["read", "--classifier", "fake-classifier", str(write_cr())])
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.stdout.splitlines()
+    flagged = [line for line in lines if line.startswith(" !")]
+    assert flagged[0].split()[1] == "Pneumothorax"
+    assert "FINDINGS:" in outcome.stdout and "IMPRESSION:" in outcome.stdout
+    assert "decision support, not a diagnosis" in outcome.stdout
+
+
+def test_json_validates_against_the_shipped_schema(write_cr, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    outcome = runner.invoke(app, ["read", "--json", "--classifier", "fake-classifier", str(write_cr()), str(bad)])
+    assert outcome.exit_code == 3
+    document = json.loads(outcome.stdout)
+    Draft202012Validator(read_output_schema()).validate(document)
+    assert len(document["results"]) == 1 and document["errors"][0]["error"] == "ImageReadError"
+    assert document["results"][0]["findings"][0]["finding"] == "Pneumothorax"
+
+
+def test_json_of_the_bundled_model_validates(write_cr):
+    outcome = runner.invoke(app, ["read", "--json", str(write_cr())])
+    assert outcome.exit_code == 0, outcome.output
+    Draft202012Validator(read_output_schema()).validate(json.loads(outcome.stdout))
+
+
+def test_heatmaps_written_as_png_overlays(write_cr, tmp_path):
+    folder = tmp_path / "maps"
+    outcome = runner.invoke(app, ["read", "--json", "--classifier", "fake-classifier", "--heatmaps", str(folder), str(write_cr(name="chest.dcm"))])
+    assert outcome.exit_code == 0, outcome.output
+    written = json.loads(outcome.stdout)["results"][0]["heatmaps"]
+    assert set(written) == {"Pneumothorax", "Pleural Effusion"}
+    with PILImage.open(written["Pneumothorax"]) as overlay:
+        assert overlay.mode == "RGB" and overlay.size == (120, 128)
+
+
+def test_directory_input_reads_every_image(write_cr, tmp_path):
+    write_cr(name="a.dcm")
+    write_cr(name="b.dcm")
+    outcome = runner.invoke(app, ["read", "--json", "--classifier", "fake-classifier", str(tmp_path)])
+    assert len(json.loads(outcome.stdout)["results"]) == 2
+
+
+def test_no_images_is_a_usage_error(tmp_path):
+    outcome = runner.invoke(app, ["read", str(tmp_path)])
+    assert outcome.exit_code == 2
+
+
+def test_shared_fixtures_read(shared_data):
+    outcome = runner.invoke(app, ["read", str(shared_data / "fixtures" / "dicom" / "RG1_J2KR.dcm"), str(shared_data / "fixtures" / "janus_pro_cxr_samples")])
+    assert outcome.exit_code == 0, outcome.output
+    assert outcome.stdout.count("IMPRESSION:") == 11
+
+
+def test_models_list_shows_cards():
+    outcome = runner.invoke(app, ["models", "list"])
+    assert outcome.exit_code == 0
+    assert "cxrnet-res128-kermany-nih" in outcome.stdout
+    assert "fake-classifier  version 0  (test double; never the default)" in outcome.stdout
+    assert "card: docs/model_cards/cxrnet-res128-kermany-nih.md" in outcome.stdout

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from januscxr.models.calibration import binary_nll, expected_calibration_error, fit_temperature, sigmoid, youden_threshold
+
+
+def test_temperature_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, 20_000)
+    truth = rng.random(true_logits.size) < sigmoid(true_logits)
+    overconfident = 3.0 * true_logits
+    temperature = fit_temperature(overconfident, truth)
+    assert temperature == pytest.approx(3.0, rel=0.08)
+    assert binary_nll(overconfident / temperature, truth) < binary_nll(overconfident, truth)
+    before = expected_calibration_error(sigmoid(overconfident), truth)
+    after = expected_calibration_error(sigmoid(overconfident / temperature), truth)
+    assert after < before / 2
+
+
+def test_temperature_of_one_class_is_neutral():
+    assert fit_temperature([1.0, 2.0], [1, 1]) == 1.0
+
+
+def test_youden_threshold_separates_perfectly_separable_scores():
+    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9])
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    assert youden_threshold(scores, truth) == 0.6
+
+
+def test_youden_threshold_by_hand():
+    # thresholds 0.4: sens 1, spec 0.5 -> J .5; 0.5: sens 2/3 spec 1 -> J .667
+    scores = np.array([0.2, 0.4, 0.5, 0.55, 0.4])
+    truth = np.array([0, 0, 1, 1, 1])
+    assert youden_threshold(scores, truth) == 0.5
+
+
+def test_ece_is_zero_for_perfect_calibration_bins():
+    p = np.repeat([0.25, 0.75], 400)
+    y = np.r_[np.repeat([1, 0, 0, 0], 100), np.repeat([1, 1, 1, 0], 100)]
+    assert expected_calibration_error(p, y) == pytest.approx(0.0, abs=1e-12)

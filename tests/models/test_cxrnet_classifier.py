@@ -1,0 +1,87 @@
+"""The CxrNet backend: calibrated probabilities, thresholds, Grad-CAM, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from januscxr.models.cxrnet import CxrNet
+from januscxr.models.cxrnet_classifier import CxrNetClassifier
+from januscxr.models.heatmap import gradcam, heatmap_laterality
+from januscxr.types import Image, Laterality
+from tests.conftest import chest_pixels
+from tests.models.tiny import TINY_FINDINGS, TINY_SIZE, write_tiny_classifier
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    spec = write_tiny_classifier(path)
+    return CxrNetClassifier(spec, path)
+
+
+def _image(seed: int = 0) -> Image:
+    rng = np.random.default_rng(seed)
+    pixels = chest_pixels(160, 150).astype(np.float32) / 4095 + rng.normal(0, 0.05, (160, 150)).astype(np.float32)
+    return Image(pixels=np.clip(pixels, 0, 1), source=f"synthetic-{seed}")
+
+
+def test_metadata_drives_the_backend(tiny):
+    assert tiny.findings == TINY_FINDINGS
+    assert tiny.input_size == TINY_SIZE
+    assert all(0 < t < 1 for t in tiny.thresholds)
+    assert tiny.temperatures.shape == (len(TINY_FINDINGS),)
+
+
+def test_probabilities_are_calibrated_logits(tiny):
+    image = _image()
+    (prediction,) = tiny.predict([image], heatmaps=False)
+    from januscxr.preprocess import to_model_input
+
+    x = torch.from_numpy(to_model_input(image.pixels, TINY_SIZE))[None, None]
+    with torch.no_grad():
+        expected = torch.sigmoid(tiny.network(x) / tiny.temperatures)[0].numpy()
+    got = [prediction.findings[f].probability for f in TINY_FINDINGS]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_heatmaps_only_for_flagged_findings(tiny):
+    for f in TINY_FINDINGS:
+        tiny.thresholds[TINY_FINDINGS.index(f)] = 0.0 if f is TINY_FINDINGS[0] else 1.01
+    (prediction,) = tiny.predict([_image()])
+    flagged = prediction.findings[TINY_FINDINGS[0]]
+    assert flagged.flagged and flagged.heatmap is not None
+    assert flagged.heatmap.shape == (TINY_SIZE // 16, TINY_SIZE // 16)
+    assert 0.0 <= flagged.heatmap.min() and flagged.heatmap.max() <= 1.0
+    assert all(prediction.findings[f].heatmap is None for f in TINY_FINDINGS[1:])
+
+
+def test_batch_equals_one_by_one(tiny):
+    images = [_image(s) for s in range(3)]
+    batched = tiny.predict(images)
+    for image, together in zip(images, batched, strict=True):
+        (alone,) = tiny.predict([image])
+        for f in TINY_FINDINGS:
+            assert together.findings[f].probability == pytest.approx(alone.findings[f].probability, abs=1e-5)
+
+
+def test_gradcam_matches_cam_for_a_pooled_linear_head():
+    torch.manual_seed(0)
+    net = CxrNet(2, (4, 8, 8, 16)).eval()
+    features = net.features(torch.randn(1, 1, 64, 64)).detach().requires_grad_(True)
+    logits = net.head(features.mean(dim=(2, 3)))
+    (cam,) = gradcam(features, logits, [1])
+    expected = torch.relu(torch.einsum("c,chw->hw", net.head.weight[1], features[0])).detach().numpy()
+    expected = expected / expected.max() if expected.max() > 0 else expected
+    np.testing.assert_allclose(cam, expected, atol=1e-5)
+
+
+def test_laterality_follows_display_orientation():
+    heat = np.zeros((8, 8), np.float32)
+    heat[2:6, 0:3] = 1.0  # image left
+    assert heatmap_laterality(heat) is Laterality.RIGHT
+    assert heatmap_laterality(heat, column_toward_patient_left=False) is Laterality.LEFT
+    assert heatmap_laterality(heat[:, ::-1].copy()) is Laterality.LEFT
+    assert heatmap_laterality(np.ones((8, 8), np.float32)) is None
+    assert heatmap_laterality(np.zeros((8, 8), np.float32)) is None
