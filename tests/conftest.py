@@ -83,5 +83,3 @@ def write_cr(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-

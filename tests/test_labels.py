@@ -11,7 +11,17 @@ def test_the_14_chexpert_observations():
 
 
 def test_required_findings_are_critical():
-    required = {"Pneumothorax", "Pleural Effusion", "Consolidation", "Pneumonia", "Cardiomegaly", "Lung Lesion", "Edema", "Atelectasis", "Fracture"}
+    required = {
+        "Pneumothorax",
+        "Pleural Effusion",
+        "Consolidation",
+        "Pneumonia",
+        "Cardiomegaly",
+        "Lung Lesion",
+        "Edema",
+        "Atelectasis",
+        "Fracture",
+    }
     assert {f.value for f in CRITICAL} >= required
     assert not Finding.NO_FINDING.is_critical and not Finding.SUPPORT_DEVICES.is_critical
 

@@ -42,7 +42,9 @@ def test_lateral_refused_by_default(write_cr):
     path = write_cr(ViewPosition="LL")
     with pytest.raises(LateralViewError):
         januscxr.read(path, classifier="fake-classifier")
-    assert januscxr.read(path, classifier="fake-classifier", require_frontal=False).image.view_position.value == "LATERAL"
+    assert (
+        januscxr.read(path, classifier="fake-classifier", require_frontal=False).image.view_position.value == "LATERAL"
+    )
 
 
 def test_heatmaps_can_be_skipped(write_cr):

@@ -55,6 +55,10 @@ class ManifestError(JanusCxrError):
     """A training manifest is missing a column or has a bad row."""
 
 
+class EvaluationInputError(JanusCxrError):
+    """An evaluation input is unusable: a missing column, an empty or invalid cell, ids that do not match."""
+
+
 EXIT_CODES: dict[type[JanusCxrError], int] = {
     ImageReadError: 3,
     UnsupportedImageError: 4,
@@ -75,5 +79,5 @@ def exit_code_for(error: JanusCxrError) -> int:
     """The CLI exit code of an error: the entry of its nearest registered ancestor."""
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return 1

@@ -90,9 +90,7 @@ def read_image_value(
     return ReadResult(image=image, prediction=prediction, report=report, timings_ms=timings)
 
 
-def read_many(
-    paths: Iterable[str | Path], **options: object
-) -> Iterator[tuple[Path, ReadResult | JanusCxrError]]:
+def read_many(paths: Iterable[str | Path], **options: object) -> Iterator[tuple[Path, ReadResult | JanusCxrError]]:
     """Read each file; a file that fails yields its error and the rest go on."""
     for path in paths:
         try:

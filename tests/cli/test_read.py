@@ -43,7 +43,18 @@ def test_json_of_the_bundled_model_validates(write_cr):
 
 def test_heatmaps_written_as_png_overlays(write_cr, tmp_path):
     folder = tmp_path / "maps"
-    outcome = runner.invoke(app, ["read", "--json", "--classifier", "fake-classifier", "--heatmaps", str(folder), str(write_cr(name="chest.dcm"))])
+    outcome = runner.invoke(
+        app,
+        [
+            "read",
+            "--json",
+            "--classifier",
+            "fake-classifier",
+            "--heatmaps",
+            str(folder),
+            str(write_cr(name="chest.dcm")),
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
     written = json.loads(outcome.stdout)["results"][0]["heatmaps"]
     assert set(written) == {"Pneumothorax", "Pleural Effusion"}
@@ -64,7 +75,14 @@ def test_no_images_is_a_usage_error(tmp_path):
 
 
 def test_shared_fixtures_read(shared_data):
-    outcome = runner.invoke(app, ["read", str(shared_data / "fixtures" / "dicom" / "RG1_J2KR.dcm"), str(shared_data / "fixtures" / "janus_pro_cxr_samples")])
+    outcome = runner.invoke(
+        app,
+        [
+            "read",
+            str(shared_data / "fixtures" / "dicom" / "RG1_J2KR.dcm"),
+            str(shared_data / "fixtures" / "janus_pro_cxr_samples"),
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
     assert outcome.stdout.count("IMPRESSION:") == 11
 

@@ -36,7 +36,7 @@ def test_metadata_is_kept(write_cr):
 def test_pixels_are_unit_floats_with_bone_bright(write_cr):
     image = read_image(write_cr())
     assert image.pixels.dtype == np.float32
-    assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
+    assert image.pixels.min() >= 0.0 and image.pixels.max() <= 1.0
     # lungs (dark) darker than the mediastinum (bright)
     assert image.pixels[64, 36] < image.pixels[64, 60]
 

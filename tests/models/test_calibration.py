@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from januscxr.models.calibration import binary_nll, expected_calibration_error, fit_temperature, sigmoid, youden_threshold
+from januscxr.models.calibration import (
+    binary_nll,
+    expected_calibration_error,
+    fit_temperature,
+    sigmoid,
+    youden_threshold,
+)
 
 
 def test_temperature_recovers_overconfidence():

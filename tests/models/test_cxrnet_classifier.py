@@ -53,7 +53,7 @@ def test_heatmaps_only_for_flagged_findings(tiny):
     flagged = prediction.findings[TINY_FINDINGS[0]]
     assert flagged.flagged and flagged.heatmap is not None
     assert flagged.heatmap.shape == (TINY_SIZE // 16, TINY_SIZE // 16)
-    assert 0.0 <= flagged.heatmap.min() and flagged.heatmap.max() <= 1.0
+    assert flagged.heatmap.min() >= 0.0 and flagged.heatmap.max() <= 1.0
     assert all(prediction.findings[f].heatmap is None for f in TINY_FINDINGS[1:])
 
 

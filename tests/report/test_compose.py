@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from januscxr.labels import Finding
 from januscxr.report import FindingsComposer, compose_report
 from januscxr.types import FindingResult, Image, Laterality
-
-import numpy as np
 
 
 def _results(**probabilities: float) -> dict[Finding, FindingResult]:

@@ -28,7 +28,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: ob
 
 def main() -> None:
     """Console entry point: JanusCxrError -> one line on stderr and a non-zero exit."""
-    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    warnings.formatwarning = _one_line_warning
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()

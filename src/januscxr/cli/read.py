@@ -19,8 +19,12 @@ from januscxr.types import ReadResult
 
 def read_command(
     paths: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files, or folders of them.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (schema: januscxr/schemas/read-output.schema.json).")] = False,
-    heatmaps: Annotated[Path | None, typer.Option("--heatmaps", help="Write a PNG overlay per flagged finding into this folder.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (schema: januscxr/schemas/read-output.schema.json).")
+    ] = False,
+    heatmaps: Annotated[
+        Path | None, typer.Option("--heatmaps", help="Write a PNG overlay per flagged finding into this folder.")
+    ] = None,
     classifier: Annotated[str | None, typer.Option(help="Registered classifier (see `januscxr models list`).")] = None,
     reporter: Annotated[str | None, typer.Option(help="Registered reporter.")] = None,
     allow_lateral: Annotated[bool, typer.Option("--allow-lateral", help="Read lateral views too.")] = False,
@@ -49,7 +53,9 @@ def read_command(
 def render_summary(result: ReadResult, heatmap_files: dict[str, str]) -> str:
     """A readable block: flagged findings (critical first), the rest, then the report."""
     image = result.image
-    kind = " ".join(x for x in (image.modality, image.view_position.value if image.view_position.is_frontal else None) if x)
+    kind = " ".join(
+        x for x in (image.modality, image.view_position.value if image.view_position.is_frontal else None) if x
+    )
     lines = [f"== {image.source}  [{kind or 'image'} {image.shape[1]}x{image.shape[0]}]"]
     lines.append(f"   model {result.prediction.model_id} {result.prediction.model_version}")
     for finding in result.prediction.ordered():

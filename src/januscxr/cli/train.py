@@ -28,10 +28,14 @@ def manifest_command(
 @app.command("classifier")
 def classifier_command(
     manifest: Annotated[Path, typer.Option(help="CSV: path, patient_id, one 1/0/empty column per finding.")],
-    out: Annotated[Path, typer.Option(help="Folder for checkpoints, cache and the exported model.")] = Path("runs/classifier"),
+    out: Annotated[Path, typer.Option(help="Folder for checkpoints, cache and the exported model.")] = Path(
+        "runs/classifier"
+    ),
     model_id: Annotated[str, typer.Option(help="Id of the exported model.")] = "cxrnet-res128-custom",
     version: Annotated[str, typer.Option(help="Version of the exported model.")] = "0.1.0",
-    findings: Annotated[list[str] | None, typer.Option("--finding", help="Findings to learn (default: all with enough positives).")] = None,
+    findings: Annotated[
+        list[str] | None, typer.Option("--finding", help="Findings to learn (default: all with enough positives).")
+    ] = None,
     min_positives: Annotated[int, typer.Option(help="Learn findings with at least this many positives.")] = 50,
     input_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
     max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs.")] = 30,

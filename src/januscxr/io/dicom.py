@@ -11,7 +11,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.utils import pixel_array
 
 from januscxr.errors import ImageReadError, WrongBodyPartError, WrongModalityError
 from januscxr.io.pixels import apply_window, auto_window, is_flat, scale_to_unit
@@ -71,14 +72,10 @@ def _read_dataset(path: Path) -> Dataset:
 def _check_chest_radiograph(dataset: Dataset, path: Path) -> None:
     modality = (_text(dataset, "Modality") or "").upper()
     if modality and modality not in RADIOGRAPHY_MODALITIES:
-        raise WrongModalityError(
-            f"{path}: Modality is {modality}; expected a radiograph (CR or DX)"
-        )
+        raise WrongModalityError(f"{path}: Modality is {modality}; expected a radiograph (CR or DX)")
     body_part = (_text(dataset, "BodyPartExamined") or "").upper()
     if body_part and not any(word in body_part for word in CHEST_BODY_PART_WORDS):
-        raise WrongBodyPartError(
-            f"{path}: Body Part Examined is {body_part}; expected CHEST"
-        )
+        raise WrongBodyPartError(f"{path}: Body Part Examined is {body_part}; expected CHEST")
     if "PixelData" not in dataset and "FloatPixelData" not in dataset:
         raise ImageReadError(f"{path}: DICOM object has no Pixel Data; expected an image")
 

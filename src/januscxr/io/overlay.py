@@ -17,10 +17,22 @@ def heatmap_overlay(pixels: FloatArray, heatmap: FloatArray, alpha: float = 0.45
     rows, columns = pixels.shape
     scale = min(1.0, _MAX_SIDE_PX / max(rows, columns))
     size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
-    gray = np.asarray(PILImage.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).resize(size, PILImage.Resampling.BILINEAR), np.float32) / 255.0
-    heat = np.asarray(PILImage.fromarray(np.asarray(heatmap, np.float32), mode="F").resize(size, PILImage.Resampling.BICUBIC), np.float32)
+    gray = (
+        np.asarray(
+            PILImage.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).resize(size, PILImage.Resampling.BILINEAR),
+            np.float32,
+        )
+        / 255.0
+    )
+    heat = np.asarray(
+        PILImage.fromarray(np.asarray(heatmap, np.float32), mode="F").resize(size, PILImage.Resampling.BICUBIC),
+        np.float32,
+    )
     heat = np.clip(heat, 0.0, 1.0)
-    ramp = np.stack([np.clip(1.5 * heat, 0, 1), np.clip(1.5 - np.abs(2 * heat - 1) * 1.5, 0, 1), np.clip(1.5 * (1 - heat), 0, 1)], axis=-1)
+    ramp = np.stack(
+        [np.clip(1.5 * heat, 0, 1), np.clip(1.5 - np.abs(2 * heat - 1) * 1.5, 0, 1), np.clip(1.5 * (1 - heat), 0, 1)],
+        axis=-1,
+    )
     weight = (alpha * heat)[..., None]  # cold regions stay almost pure radiograph
     blended = (1 - weight) * gray[..., None] + weight * ramp
     return PILImage.fromarray(np.uint8(np.clip(blended, 0, 1) * 255), mode="RGB")

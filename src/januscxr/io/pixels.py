@@ -39,7 +39,7 @@ def apply_window(
     x = np.asarray(values, dtype=np.float32)
     function = function.strip().upper()
     if function == "SIGMOID":
-        return (1.0 / (1.0 + np.exp(-4.0 * (x - np.float32(center)) / np.float32(width)))).astype(np.float32)
+        return np.asarray(1.0 / (1.0 + np.exp(-4.0 * (x - np.float32(center)) / np.float32(width))), dtype=np.float32)
     if function == "LINEAR_EXACT":
         return scale_to_unit(x, center - width / 2.0, center + width / 2.0)
     if width < 1:

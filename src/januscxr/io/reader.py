@@ -63,9 +63,7 @@ def _read_head(path: Path) -> bytes:
 def _check_readable(image: Image, path: Path, *, require_frontal: bool) -> None:
     rows, columns = image.shape
     if min(rows, columns) < MIN_SIDE_PX:
-        raise ImageTooSmallError(
-            f"{path}: image is {columns}x{rows} px; expected at least {MIN_SIDE_PX} px a side"
-        )
+        raise ImageTooSmallError(f"{path}: image is {columns}x{rows} px; expected at least {MIN_SIDE_PX} px a side")
     if require_frontal and image.view_position is ViewPosition.LATERAL:
         raise LateralViewError(f"{path}: View Position is lateral; expected a frontal PA or AP view")
 
@@ -75,9 +73,7 @@ def find_images(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            found.extend(
-                sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            )
+            found.extend(sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
         else:
             found.append(entry)
     return found

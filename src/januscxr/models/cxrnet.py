@@ -56,11 +56,13 @@ class CxrNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))  # (B, C, S/32, S/32)
+        features: torch.Tensor = self.stages(self.stem(x))  # (B, C, S/32, S/32)
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = self.features(x).mean(dim=(2, 3))  # (B, C)
-        return self.head(self.dropout(pooled))  # (B, K)
+        logits: torch.Tensor = self.head(self.dropout(pooled))  # (B, K)
+        return logits
 
     def logits_and_cams(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, K) and class activation maps (B, K, h, w) from one forward pass.

@@ -27,7 +27,9 @@ class CxrNetClassifier:
     temperatures and operating thresholds fitted on validation.
     """
 
-    def __init__(self, spec: ClassifierSpec, weights: Path) -> None:
+    def __init__(self, spec: ClassifierSpec, weights: Path | None) -> None:
+        if weights is None:
+            raise ModelError(f"{spec.model_id}: no weights file registered; expected a .safetensors file")
         self._spec = spec
         with safe_open(str(weights), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -38,7 +40,9 @@ class CxrNetClassifier:
             thresholds = json.loads(metadata["thresholds"])
             widths = tuple(json.loads(metadata["widths"]))
         except (KeyError, ValueError) as error:
-            raise ModelError(f"{weights}: weights metadata lacks {error}; expected a file written by januscxr train") from error
+            raise ModelError(
+                f"{weights}: weights metadata lacks {error}; expected a file written by januscxr train"
+            ) from error
         self.temperatures = torch.tensor([temperatures[f.value] for f in self.findings])
         self.thresholds = [float(thresholds[f.value]) for f in self.findings]
         self.network = CxrNet(len(self.findings), widths)

@@ -65,7 +65,13 @@ register_classifier(
     ClassifierSpec(
         model_id=DEFAULT_CLASSIFIER,
         version="2026.11.27",
-        labels=(Finding.PNEUMONIA, Finding.PLEURAL_EFFUSION, Finding.CARDIOMEGALY, Finding.ATELECTASIS, Finding.LUNG_OPACITY),
+        labels=(
+            Finding.PNEUMONIA,
+            Finding.PLEURAL_EFFUSION,
+            Finding.CARDIOMEGALY,
+            Finding.ATELECTASIS,
+            Finding.LUNG_OPACITY,
+        ),
         input_size=128,
         factory=CxrNetClassifier,
         weights=f"{DEFAULT_CLASSIFIER}.safetensors",

@@ -49,7 +49,9 @@ def read_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{path}: cannot read manifest ({error})") from error
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}; expected path, patient_id and finding columns")
+        raise ManifestError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected path, patient_id and finding columns"
+        )
     findings = tuple(Finding.coerce(c) for c in columns if c not in REQUIRED_COLUMNS)
     if not findings:
         raise ManifestError(f"{path}: no finding columns; expected columns named like 'Pneumonia'")
@@ -93,7 +95,9 @@ def build_shared_manifest(data_root: str | Path) -> list[dict[str, str]]:
             rows.append(row)
     with (root / "nih1000" / "labels.csv").open(newline="") as handle:
         for record in csv.DictReader(handle):
-            present = {NIH_TO_FINDING[label] for label in record["finding_labels"].split("|") if label in NIH_TO_FINDING}
+            present = {
+                NIH_TO_FINDING[label] for label in record["finding_labels"].split("|") if label in NIH_TO_FINDING
+            }
             row = {"path": str(root / "nih1000" / record["path"]), "patient_id": f"nih:{record['patient_id']}"}
             row |= {f.value: "1" if f in present else "0" for f in nih_findings}
             rows.append(row)

@@ -102,7 +102,10 @@ def train_classifier(config: TrainConfig, *, resume: bool = False) -> TrainedMod
         aucs = _aucs(logits, manifest.labels[valid_rows])
         score = float(np.nanmean(aucs))
         state.epoch += 1
-        state.history.append({"epoch": state.epoch, "loss": loss, "mean_auc": score} | {f.value: a for f, a in zip(findings, aucs, strict=True)})
+        state.history.append(
+            {"epoch": state.epoch, "loss": loss, "mean_auc": score}
+            | {f.value: a for f, a in zip(findings, aucs, strict=True)}
+        )
         logger.info("epoch %d loss %.4f valid mean AUC %.4f", state.epoch, loss, score)
         if score > state.best_score:
             state.best_score, state.best_epoch = score, state.epoch
@@ -166,7 +169,15 @@ def _pos_weight(labels: npt.NDArray[np.float32], cap: float) -> torch.Tensor:
     return torch.tensor(np.clip(negatives / np.maximum(positives, 1), 1.0, cap), dtype=torch.float32)
 
 
-def _save_checkpoint(path: Path, model: CxrNet, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator, state: TrainState, config: TrainConfig) -> None:
+def _save_checkpoint(
+    path: Path,
+    model: CxrNet,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    state: TrainState,
+    config: TrainConfig,
+) -> None:
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -179,7 +190,13 @@ def _save_checkpoint(path: Path, model: CxrNet, optimizer: torch.optim.Optimizer
     path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
 
 
-def _load_checkpoint(path: Path, model: CxrNet, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator) -> TrainState:
+def _load_checkpoint(
+    path: Path,
+    model: CxrNet,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> TrainState:
     checkpoint = torch.load(path, weights_only=True)
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])

@@ -1,0 +1,1 @@
+"""Model backends: protocols, the registry, one file per backend, test doubles."""
