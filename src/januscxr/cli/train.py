@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import platform
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -43,8 +47,12 @@ def classifier_command(
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of split, initialisation and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    card: Annotated[Path | None, typer.Option(help="Write a model card (Markdown) with the measured numbers here.")] = None,
 ) -> None:
     """Train, calibrate on validation and export a safetensors classifier."""
+    import torch
+
+    from januscxr.training.card import write_model_card
     from januscxr.training.export import export_classifier
     from januscxr.training.trainer import TrainConfig, train_classifier
 
@@ -63,6 +71,11 @@ def classifier_command(
     trained = train_classifier(config, resume=resume)
     summary = export_classifier(trained, out / f"{model_id}.safetensors", model_id=model_id, version=version)
     typer.echo(json.dumps({k: summary[k] for k in ("model_id", "weights", "sha256", "size_bytes")}, indent=2))
+    if card is not None:
+        machine = f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"
+        command = "januscxr " + " ".join(sys.argv[1:])
+        write_model_card(summary, card, command=command, machine=machine, date=f"{datetime.now(UTC):%Y-%m-%d}")
+        typer.echo(f"model card: {card}")
     for finding, stats in summary["validation"].items():
         low, high = stats["auc_ci95"]
         typer.echo(f"{finding:<20} AUC {stats['auc']:.3f} [{low:.3f}, {high:.3f}]  threshold {stats['threshold']:.3f}")
