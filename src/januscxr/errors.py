@@ -55,6 +55,10 @@ class ManifestError(JanusCxrError):
     """A training manifest is missing a column or has a bad row."""
 
 
+class ReportInputError(JanusCxrError):
+    """A file of reports to label is missing a column or has an empty or undecodable report."""
+
+
 class EvaluationInputError(JanusCxrError):
     """An evaluation input is unusable: a missing column, an empty or invalid cell, ids that do not match."""
 
@@ -64,6 +68,8 @@ EXIT_CODES: dict[type[JanusCxrError], int] = {
     UnsupportedImageError: 4,
     ModelError: 5,
     ManifestError: 6,
+    ReportInputError: 6,
+    EvaluationInputError: 6,
 }
 
 HTTP_STATUS: dict[type[JanusCxrError], int] = {
@@ -72,6 +78,8 @@ HTTP_STATUS: dict[type[JanusCxrError], int] = {
     UnknownModelError: 404,
     ModelError: 503,
     ManifestError: 422,
+    ReportInputError: 422,
+    EvaluationInputError: 422,
 }
 
 

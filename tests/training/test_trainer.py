@@ -33,7 +33,14 @@ def manifest(tmp_path):
         path = tmp_path / f"img{i}.png"
         PILImage.fromarray(np.uint8(np.clip(pixels, 0, 1) * 255)).save(path)
         effusion = "" if i < 20 else str(int(i % 4 == 0))
-        rows.append({"path": path.name, "patient_id": f"p{i // 2}", "Pneumonia": str(int(positive)), "Pleural Effusion": effusion})
+        rows.append(
+            {
+                "path": path.name,
+                "patient_id": f"p{i // 2}",
+                "Pneumonia": str(int(positive)),
+                "Pleural Effusion": effusion,
+            }
+        )
     path = tmp_path / "manifest.csv"
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -43,7 +50,16 @@ def manifest(tmp_path):
 
 
 def _config(manifest, out, epochs: int) -> TrainConfig:
-    return TrainConfig(str(manifest), str(out), input_size=64, widths=[8, 16, 16, 32], batch_size=8, max_epochs=epochs, patience=10, min_positives=3)
+    return TrainConfig(
+        str(manifest),
+        str(out),
+        input_size=64,
+        widths=[8, 16, 16, 32],
+        batch_size=8,
+        max_epochs=epochs,
+        patience=10,
+        min_positives=3,
+    )
 
 
 def test_manifest_masks_unlabelled_findings(manifest):
@@ -108,7 +124,18 @@ def test_cli_trains_exports_and_writes_a_card(manifest, tmp_path):
 
     out, card = tmp_path / "cli-run", tmp_path / "card.md"
     arguments = ["train", "classifier", "--manifest", str(manifest), "--out", str(out), "--input-size", "64"]
-    arguments += ["--max-epochs", "1", "--min-positives", "3", "--batch-size", "8", "--model-id", "tiny", "--card", str(card)]
+    arguments += [
+        "--max-epochs",
+        "1",
+        "--min-positives",
+        "3",
+        "--batch-size",
+        "8",
+        "--model-id",
+        "tiny",
+        "--card",
+        str(card),
+    ]
     outcome = CliRunner().invoke(app, arguments)
     assert outcome.exit_code == 0, outcome.output
     assert (out / "tiny.safetensors").exists()

@@ -47,7 +47,9 @@ def classifier_command(
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of split, initialisation and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
-    card: Annotated[Path | None, typer.Option(help="Write a model card (Markdown) with the measured numbers here.")] = None,
+    card: Annotated[
+        Path | None, typer.Option(help="Write a model card (Markdown) with the measured numbers here.")
+    ] = None,
 ) -> None:
     """Train, calibrate on validation and export a safetensors classifier."""
     import torch

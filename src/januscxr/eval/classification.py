@@ -1,4 +1,8 @@
-"""Classification metrics: AUROC with stratified bootstrap CIs, operating-point statistics."""
+"""Classification metrics: AUROC and its ROC curve, stratified bootstrap CIs, operating-point statistics.
+
+The DeLong test comparing two AUCs is in :mod:`januscxr.eval.delong`; the per-finding table in
+:mod:`januscxr.eval.findings`.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,39 @@ def roc_auc(truth: npt.ArrayLike, scores: npt.ArrayLike) -> float:
         return float("nan")
     ranks = rankdata(s)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_curve(
+    truth: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """False- and true-positive rates at every distinct score, from (0, 0) to (1, 1).
+
+    Parameters
+    ----------
+    truth : array_like of bool or {0, 1}, shape (N,)
+        Reference labels.
+    scores : array_like of float, shape (N,)
+        Higher means more likely positive.
+
+    Returns
+    -------
+    fpr, tpr, thresholds : ndarray
+        Point ``k`` is the rate of ``scores >= thresholds[k]``; ``thresholds[0]`` is ``inf``
+        (nothing flagged). The trapezoidal area under ``(fpr, tpr)`` equals :func:`roc_auc`.
+        Rates are NaN when a class is absent.
+    """
+    y = np.asarray(truth, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), s.size - 1] if s.size else np.array([], dtype=int)
+    tps = np.cumsum(y)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.r_[0.0, tps / n_pos] if n_pos else np.full(tps.size + 1, np.nan)
+        fpr = np.r_[0.0, fps / n_neg] if n_neg else np.full(fps.size + 1, np.nan)
+    return fpr, tpr, np.r_[np.inf, s[last_of_tie]]
 
 
 def bootstrap_auc_ci(
