@@ -6,27 +6,28 @@ import pytest
 from januscxr.models.calibration import (
     binary_nll,
     expected_calibration_error,
-    fit_temperature,
+    fit_platt,
     sigmoid,
     youden_threshold,
 )
 
 
-def test_temperature_recovers_overconfidence():
+def test_platt_recovers_overconfidence_and_shift():
     rng = np.random.default_rng(0)
-    true_logits = rng.normal(0, 2, 20_000)
+    true_logits = rng.normal(-1, 2, 20_000)
     truth = rng.random(true_logits.size) < sigmoid(true_logits)
-    overconfident = 3.0 * true_logits
-    temperature = fit_temperature(overconfident, truth)
+    distorted = 3.0 * true_logits + 1.5  # overconfident, and shifted as class weighting shifts
+    temperature, bias = fit_platt(distorted, truth)
     assert temperature == pytest.approx(3.0, rel=0.08)
-    assert binary_nll(overconfident / temperature, truth) < binary_nll(overconfident, truth)
-    before = expected_calibration_error(sigmoid(overconfident), truth)
-    after = expected_calibration_error(sigmoid(overconfident / temperature), truth)
-    assert after < before / 2
+    assert bias == pytest.approx(-0.5, abs=0.08)
+    assert binary_nll(distorted / temperature + bias, truth) < binary_nll(distorted, truth)
+    before = expected_calibration_error(sigmoid(distorted), truth)
+    after = expected_calibration_error(sigmoid(distorted / temperature + bias), truth)
+    assert after < before / 4
 
 
-def test_temperature_of_one_class_is_neutral():
-    assert fit_temperature([1.0, 2.0], [1, 1]) == 1.0
+def test_platt_of_one_class_is_neutral():
+    assert fit_platt([1.0, 2.0], [1, 1]) == (1.0, 0.0)
 
 
 def test_youden_threshold_separates_perfectly_separable_scores():

@@ -41,7 +41,7 @@ def test_probabilities_are_calibrated_logits(tiny):
 
     x = torch.from_numpy(to_model_input(image.pixels, TINY_SIZE))[None, None]
     with torch.no_grad():
-        expected = torch.sigmoid(tiny.network(x) / tiny.temperatures)[0].numpy()
+        expected = torch.sigmoid(tiny.network(x) / tiny.temperatures + tiny.biases)[0].numpy()
     got = [prediction.findings[f].probability for f in TINY_FINDINGS]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 

@@ -1,8 +1,9 @@
-"""Temperature scaling and operating thresholds, fitted on validation predictions.
+"""Platt scaling and operating thresholds, fitted on validation predictions.
 
 Rules (stated in every model card):
-- Calibration: one temperature per finding, the value on a log grid from 0.25 to 8
-  that minimises the binary cross-entropy of the validation logits.
+- Calibration: per finding, a temperature T and a bias b, p = sigmoid(logit / T + b),
+  minimising the binary cross-entropy on validation (Platt scaling). The bias undoes the
+  shift that class weighting puts into the logits; the temperature undoes overconfidence.
 - Operating threshold: the calibrated probability that maximises Youden's J
   (sensitivity + specificity - 1) on validation; ties go to the higher threshold.
 """
@@ -11,11 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize
 
 FloatArray = npt.NDArray[np.float64]
-
-_TEMPERATURE_GRID = np.exp(np.linspace(np.log(0.25), np.log(8.0), 241))
-
 
 def sigmoid(x: npt.ArrayLike) -> FloatArray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
@@ -28,14 +27,19 @@ def binary_nll(logits: npt.ArrayLike, truth: npt.ArrayLike) -> float:
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
 
-def fit_temperature(logits: npt.ArrayLike, truth: npt.ArrayLike) -> float:
-    """The temperature T minimising the NLL of sigmoid(logits / T)."""
+def fit_platt(logits: npt.ArrayLike, truth: npt.ArrayLike) -> tuple[float, float]:
+    """Temperature T (kept within 0.1..20) and bias b minimising the NLL of sigmoid(logits / T + b)."""
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(truth, dtype=np.float64)
     if z.size == 0 or y.min() == y.max():
-        return 1.0
-    losses = [binary_nll(z / t, y) for t in _TEMPERATURE_GRID]
-    return float(_TEMPERATURE_GRID[int(np.argmin(losses))])
+        return (1.0, 0.0)
+
+    def loss(params: npt.NDArray[np.float64]) -> float:
+        return binary_nll(z * params[0] + params[1], y)
+
+    fitted = minimize(loss, x0=np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.05, 10.0), (-20.0, 20.0)])
+    scale, bias = (float(v) for v in fitted.x)
+    return (1.0 / scale, bias)
 
 
 def youden_threshold(probabilities: npt.ArrayLike, truth: npt.ArrayLike) -> float:

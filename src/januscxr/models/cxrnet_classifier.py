@@ -24,7 +24,8 @@ class CxrNetClassifier:
     """A :class:`~januscxr.models.base.Classifier` over a trained :class:`CxrNet`.
 
     The safetensors metadata carries the findings, input size, widths, per-finding
-    temperatures and operating thresholds fitted on validation.
+    Platt temperatures and biases and operating thresholds fitted on validation, and which findings are
+    offered: a finding no better than chance on validation is computed but never reported.
     """
 
     def __init__(self, spec: ClassifierSpec, weights: Path | None) -> None:
@@ -39,12 +40,16 @@ class CxrNetClassifier:
             temperatures = json.loads(metadata["temperatures"])
             thresholds = json.loads(metadata["thresholds"])
             widths = tuple(json.loads(metadata["widths"]))
+            biases = json.loads(metadata.get("biases", "{}"))
+            offered = set(json.loads(metadata.get("offered", metadata["findings"])))
         except (KeyError, ValueError) as error:
             raise ModelError(
                 f"{weights}: weights metadata lacks {error}; expected a file written by januscxr train"
             ) from error
         self.temperatures = torch.tensor([temperatures[f.value] for f in self.findings])
+        self.biases = torch.tensor([float(biases.get(f.value, 0.0)) for f in self.findings])
         self.thresholds = [float(thresholds[f.value]) for f in self.findings]
+        self.offered = [k for k, f in enumerate(self.findings) if f.value in offered]
         self.network = CxrNet(len(self.findings), widths)
         self.network.load_state_dict(load_file(str(weights)), strict=True)
         self.network.eval()
@@ -61,14 +66,15 @@ class CxrNetClassifier:
         x = torch.from_numpy(batch).unsqueeze(1)  # (B, 1, S, S)
         with torch.inference_mode():
             logits = self.network(x)  # (B, K)
-        probabilities = torch.sigmoid(logits / self.temperatures).numpy()
+        probabilities = torch.sigmoid(logits / self.temperatures + self.biases).numpy()
         return [self._prediction(image, x[i : i + 1], probabilities[i], heatmaps) for i, image in enumerate(images)]
 
     def _prediction(self, image: Image, x: torch.Tensor, probabilities: np.ndarray, heatmaps: bool) -> Prediction:
-        flagged = [k for k, p in enumerate(probabilities) if p >= self.thresholds[k]]
+        flagged = [k for k in self.offered if probabilities[k] >= self.thresholds[k]]
         maps = dict(zip(flagged, self._gradcams(x, flagged), strict=True)) if heatmaps and flagged else {}
         results = {}
-        for k, finding in enumerate(self.findings):
+        for k in self.offered:
+            finding = self.findings[k]
             heatmap = maps.get(k)
             laterality = None
             if heatmap is not None and finding.is_lateralizable:

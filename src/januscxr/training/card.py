@@ -51,8 +51,9 @@ out, nor without a qualified reader.
 RULES_SECTION = """\
 ## Calibration and operating points
 
-- Probabilities: one temperature per finding, fitted on validation by minimising the binary
-  cross-entropy (grid over 0.25 to 8).
+- Probabilities: Platt scaling per finding, p = sigmoid(logit / T + b), with T and b fitted
+  on validation by minimising the binary cross-entropy. The bias undoes the shift that class
+  weighting puts into the logits; the temperature undoes overconfidence.
 - Threshold: the calibrated probability maximising Youden's J (sensitivity + specificity - 1)
   on validation. A finding is flagged at or above it; a flagged finding under 0.5 reads as
   "possible" in the draft report.
@@ -87,6 +88,13 @@ def model_card(summary: dict[str, Any], *, command: str, machine: str, date: str
             f"| {v['specificity']:.3f} | {v['ppv']:.3f} | {v['npv']:.3f} | {v['n_positive']} / {v['n_negative']} "
             f"| {v['ece_uncalibrated']:.3f} -> {v['ece_calibrated']:.3f} |"
         )
+    withheld = [f for f, v in summary["validation"].items() if not v.get("offered", True)]
+    if withheld:
+        lines += [
+            "",
+            f"**Withheld:** {', '.join(withheld)}. The network has an output for it, but its validation AUC "
+            "is not better than chance with 95% confidence (CI lower bound <= 0.5), so januscxr never reports it.",
+        ]
     best = max(summary["history"], key=lambda h: h["mean_auc"]) if summary["history"] else None
     lines += [
         "",
