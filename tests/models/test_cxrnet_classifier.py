@@ -85,3 +85,25 @@ def test_laterality_follows_display_orientation():
     assert heatmap_laterality(heat[:, ::-1].copy()) is Laterality.LEFT
     assert heatmap_laterality(np.ones((8, 8), np.float32)) is None
     assert heatmap_laterality(np.zeros((8, 8), np.float32)) is None
+
+
+def test_findings_no_better_than_chance_are_withheld(tmp_path):
+    import hashlib
+
+    from januscxr.models.base import ClassifierSpec
+    from januscxr.training.export import export_classifier
+    from januscxr.training.trainer import TrainConfig, TrainedModel
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random((300, 2)) < 0.3).astype(np.float32)
+    logits = np.stack([4 * (labels[:, 0] - 0.5) + rng.normal(0, 1, 300), rng.normal(0, 1, 300)], 1).astype(np.float32)
+    findings = TINY_FINDINGS[:2]
+    config = TrainConfig(manifest="-", out_dir=str(tmp_path), input_size=TINY_SIZE, widths=[4, 8, 8, 16])
+    trained = TrainedModel(CxrNet(2, (4, 8, 8, 16)).eval(), config, findings, logits, labels, [])
+    path = tmp_path / "w.safetensors"
+    summary = export_classifier(trained, path, model_id="w", version="0")
+    assert summary["validation"][findings[0].value]["offered"]
+    assert not summary["validation"][findings[1].value]["offered"]
+    spec = ClassifierSpec("w", "0", findings, TINY_SIZE, CxrNetClassifier, path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+    (prediction,) = CxrNetClassifier(spec, path).predict([_image()])
+    assert list(prediction.findings) == [findings[0]]
