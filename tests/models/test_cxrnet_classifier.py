@@ -104,6 +104,8 @@ def test_findings_no_better_than_chance_are_withheld(tmp_path):
     summary = export_classifier(trained, path, model_id="w", version="0")
     assert summary["validation"][findings[0].value]["offered"]
     assert not summary["validation"][findings[1].value]["offered"]
-    spec = ClassifierSpec("w", "0", findings, TINY_SIZE, CxrNetClassifier, path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+    spec = ClassifierSpec(
+        "w", "0", findings, TINY_SIZE, CxrNetClassifier, path.name, hashlib.sha256(path.read_bytes()).hexdigest()
+    )
     (prediction,) = CxrNetClassifier(spec, path).predict([_image()])
     assert list(prediction.findings) == [findings[0]]

@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 
 FloatArray = npt.NDArray[np.float64]
 
+
 def sigmoid(x: npt.ArrayLike) -> FloatArray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
