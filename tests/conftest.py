@@ -83,3 +83,27 @@ def write_cr(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_janus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Janus checkpoint in the Hugging Face layout (converted from DeepSeek's)."""
+    from tests.models.janus_tiny import write_tiny_janus
+
+    return write_tiny_janus(tmp_path_factory.mktemp("janus") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_janus(tiny_janus_dir: Path):
+    """The tiny checkpoint loaded on CPU in float32, shared by the tests that only read it."""
+    from januscxr.models.janus import load_janus
+
+    return load_janus(tiny_janus_dir, device="cpu", precision="float32", name="tiny-janus")
+
+
+def random_image(seed: int = 0, shape: tuple[int, int] = (48, 40)):
+    """A grayscale :class:`januscxr.types.Image` of random pixels."""
+    from januscxr.types import Image
+
+    pixels = np.random.default_rng(seed).random(shape).astype(np.float32)
+    return Image(pixels=pixels, source=f"random-{seed}.png")

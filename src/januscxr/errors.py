@@ -51,6 +51,14 @@ class ChecksumMismatchError(ModelError):
     """The weights file does not match the sha256 in the registry."""
 
 
+class ModelOutOfMemoryError(ModelError):
+    """A model ran out of GPU or CPU memory while loading or generating."""
+
+
+class HubUnreachableError(ModelError):
+    """The model hub cannot be reached to pull weights."""
+
+
 class ManifestError(JanusCxrError):
     """A training manifest is missing a column or has a bad row."""
 
@@ -63,6 +71,34 @@ class EvaluationInputError(JanusCxrError):
     """An evaluation input is unusable: a missing column, an empty or invalid cell, ids that do not match."""
 
 
+class StorageError(JanusCxrError):
+    """A reading-room record cannot be stored or found as asked."""
+
+
+class NotFoundError(StorageError):
+    """No study, image, report or user with that id."""
+
+
+class ConflictError(StorageError):
+    """The record changed since it was read (another reader signed or saved first), or already exists."""
+
+
+class ReportStateError(StorageError):
+    """The report's status does not allow the action: editing a signed report, signing twice."""
+
+
+class AuthenticationError(JanusCxrError):
+    """Not logged in, a wrong password, or an expired session."""
+
+
+class AccessDeniedError(JanusCxrError):
+    """Logged in, but the role does not allow the action, or the CSRF token is missing or wrong."""
+
+
+class LoginRateLimitedError(AuthenticationError):
+    """Too many failed logins from one address or for one user name in a short time."""
+
+
 EXIT_CODES: dict[type[JanusCxrError], int] = {
     ImageReadError: 3,
     UnsupportedImageError: 4,
@@ -70,6 +106,9 @@ EXIT_CODES: dict[type[JanusCxrError], int] = {
     ManifestError: 6,
     ReportInputError: 6,
     EvaluationInputError: 6,
+    StorageError: 7,
+    AuthenticationError: 8,
+    AccessDeniedError: 8,
 }
 
 HTTP_STATUS: dict[type[JanusCxrError], int] = {
@@ -80,6 +119,13 @@ HTTP_STATUS: dict[type[JanusCxrError], int] = {
     ManifestError: 422,
     ReportInputError: 422,
     EvaluationInputError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ReportStateError: 409,
+    StorageError: 500,
+    LoginRateLimitedError: 429,
+    AuthenticationError: 401,
+    AccessDeniedError: 403,
 }
 
 
@@ -89,3 +135,11 @@ def exit_code_for(error: JanusCxrError) -> int:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
     return 1
+
+
+def http_status_for(error: JanusCxrError) -> int:
+    """The HTTP status of an error: the entry of its nearest registered ancestor."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500

@@ -9,14 +9,16 @@ import time
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+from januscxr.consistency import find_discordances
 from januscxr.errors import JanusCxrError, UnknownModelError
 from januscxr.io import read_image
 from januscxr.models.base import Classifier, Reporter
-from januscxr.models.registry import DEFAULT_CLASSIFIER, load_classifier
+from januscxr.models.registry import DEFAULT_CLASSIFIER, load_classifier, reporter_specs
 from januscxr.report import FindingsComposer
 from januscxr.report.compose import REPORTER_NAME
-from januscxr.types import Image, ReadResult
+from januscxr.types import Image, Prediction, ReadResult
 
 DEFAULT_REPORTER = REPORTER_NAME
 
@@ -27,11 +29,39 @@ def cached_classifier(name: str = DEFAULT_CLASSIFIER) -> Classifier:
     return load_classifier(name)
 
 
-def load_reporter(name: str = DEFAULT_REPORTER) -> Reporter:
-    """A reporter by name. The bundled composer needs no weights."""
+@cache
+def cached_reporter(name: str = DEFAULT_REPORTER) -> Reporter:
+    """A reporter by name with default options, loaded once per process."""
+    return load_reporter(name)
+
+
+def load_reporter(
+    name: str = DEFAULT_REPORTER,
+    *,
+    models_dir: Path | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    **options: Any,
+) -> Reporter:
+    """A reporter by name: the bundled composer, or a registered Janus model from ``models_dir``.
+
+    Janus weights load from ``<models_dir>/<name>`` (see :mod:`januscxr.models.hub`); ``options``
+    go to :class:`~januscxr.report.vlm.VlmReporter` (``max_new_tokens``, ``on_text``, ...).
+    Missing weights raise a :class:`~januscxr.errors.WeightsNotFoundError` that says how to get them.
+    """
     if name == REPORTER_NAME:
         return FindingsComposer()
-    raise UnknownModelError(f"no reporter named {name!r}; registered: {REPORTER_NAME}")
+    specs = {spec.model_id: spec for spec in reporter_specs()}
+    if name not in specs:
+        known = ", ".join([REPORTER_NAME, *sorted(specs)])
+        raise UnknownModelError(f"no reporter named {name!r}; registered: {known}")
+    from januscxr.models.hub import require_weights
+    from januscxr.models.janus import load_janus
+    from januscxr.report.vlm import VlmReporter
+
+    folder = require_weights(specs[name], models_dir)
+    backend = load_janus(folder, device=device, precision=precision, name=name)
+    return VlmReporter(backend, name=name, **options)
 
 
 def read(
@@ -41,6 +71,7 @@ def read(
     reporter: Reporter | str | None = None,
     heatmaps: bool = True,
     require_frontal: bool = True,
+    check_consistency: bool = True,
 ) -> ReadResult:
     """Read one chest radiograph: calibrated findings, heatmaps and a draft report.
 
@@ -54,6 +85,8 @@ def read(
         Compute Grad-CAM heatmaps for flagged findings.
     require_frontal
         Refuse lateral views (DICOM View Position).
+    check_consistency
+        Compare the draft with the classifier's flags (``ReadResult.discordances``).
 
     Examples
     --------
@@ -62,7 +95,14 @@ def read(
     """
     start = time.perf_counter()
     image = read_image(path, require_frontal=require_frontal)
-    return read_image_value(image, classifier=classifier, reporter=reporter, heatmaps=heatmaps, started=start)
+    return read_image_value(
+        image,
+        classifier=classifier,
+        reporter=reporter,
+        heatmaps=heatmaps,
+        started=start,
+        check_consistency=check_consistency,
+    )
 
 
 def read_image_value(
@@ -72,14 +112,20 @@ def read_image_value(
     reporter: Reporter | str | None = None,
     heatmaps: bool = True,
     started: float | None = None,
+    check_consistency: bool = True,
 ) -> ReadResult:
-    """The same as :func:`read` for an :class:`Image` already in memory."""
+    """The same as :func:`read` for an :class:`Image` already in memory.
+
+    ``check_consistency`` labels the draft and records where it disagrees with the classifier
+    (:func:`januscxr.consistency.find_discordances`) in ``ReadResult.discordances``.
+    """
     start = started if started is not None else time.perf_counter()
     loaded = time.perf_counter()
     model = _classifier(classifier)
     (prediction,) = model.predict([image], heatmaps=heatmaps)
     classified = time.perf_counter()
     report = _reporter(reporter).draft(image, prediction.findings)
+    discordances = find_discordances(report, prediction.findings) if check_consistency else ()
     done = time.perf_counter()
     timings = {
         "read_ms": (loaded - start) * 1e3,
@@ -87,7 +133,7 @@ def read_image_value(
         "report_ms": (done - classified) * 1e3,
         "total_ms": (done - start) * 1e3,
     }
-    return ReadResult(image=image, prediction=prediction, report=report, timings_ms=timings)
+    return ReadResult(image=image, prediction=prediction, report=report, timings_ms=timings, discordances=discordances)
 
 
 def read_many(paths: Iterable[str | Path], **options: object) -> Iterator[tuple[Path, ReadResult | JanusCxrError]]:
@@ -99,6 +145,62 @@ def read_many(paths: Iterable[str | Path], **options: object) -> Iterator[tuple[
             yield Path(path), error
 
 
+def read_batches(
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int = 4,
+    classifier: Classifier | str | None = None,
+    reporter: Reporter | str | None = None,
+    heatmaps: bool = True,
+    require_frontal: bool = True,
+    check_consistency: bool = True,
+) -> Iterator[tuple[Path, ReadResult | JanusCxrError]]:
+    """:func:`read_many`, drafting ``batch_size`` studies at once when ``reporter`` has ``draft_many``.
+
+    A vision-language reporter decodes a batch in about the time of one study on a GPU; the
+    drafts are the same as one by one. ``report_ms`` is the batch's drafting time shared evenly.
+    """
+    options = {"heatmaps": heatmaps, "require_frontal": require_frontal, "check_consistency": check_consistency}
+    draft_many = getattr(reporter, "draft_many", None)
+    if draft_many is None or batch_size <= 1:
+        yield from read_many(paths, classifier=classifier, reporter=reporter, **options)
+        return
+    pending = list(paths)
+    try:
+        model = _classifier(classifier)
+    except JanusCxrError as error:
+        for path in pending:
+            yield Path(path), error
+        return
+    for first in range(0, len(pending), batch_size):
+        ready: list[tuple[Path, Image, Prediction, dict[str, float]]] = []
+        for path in pending[first : first + batch_size]:
+            start = time.perf_counter()
+            try:
+                image = read_image(path, require_frontal=require_frontal)
+            except JanusCxrError as error:
+                yield Path(path), error
+                continue
+            loaded = time.perf_counter()
+            (prediction,) = model.predict([image], heatmaps=heatmaps)
+            timings = {"read_ms": (loaded - start) * 1e3, "classify_ms": (time.perf_counter() - loaded) * 1e3}
+            ready.append((Path(path), image, prediction, timings))
+        if not ready:
+            continue
+        drafting = time.perf_counter()
+        try:
+            reports = draft_many([r[1] for r in ready], [r[2].findings for r in ready])
+        except JanusCxrError as error:
+            for path, *_ in ready:
+                yield path, error
+            continue
+        share_ms = (time.perf_counter() - drafting) * 1e3 / len(ready)
+        for (path, image, prediction, timings), report in zip(ready, reports, strict=True):
+            discordances = find_discordances(report, prediction.findings) if check_consistency else ()
+            timings |= {"report_ms": share_ms, "total_ms": timings["read_ms"] + timings["classify_ms"] + share_ms}
+            yield path, ReadResult(image, prediction, report, timings_ms=timings, discordances=discordances)
+
+
 def _classifier(value: Classifier | str | None) -> Classifier:
     if value is None or isinstance(value, str):
         return cached_classifier(value or DEFAULT_CLASSIFIER)
@@ -107,5 +209,5 @@ def _classifier(value: Classifier | str | None) -> Classifier:
 
 def _reporter(value: Reporter | str | None) -> Reporter:
     if value is None or isinstance(value, str):
-        return load_reporter(value or DEFAULT_REPORTER)
+        return cached_reporter(value or DEFAULT_REPORTER)
     return value

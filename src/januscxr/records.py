@@ -7,7 +7,7 @@ from importlib.resources import files
 from typing import Any
 
 from januscxr.errors import JanusCxrError
-from januscxr.types import FindingResult, ReadResult
+from januscxr.types import Discordance, FindingResult, ReadResult
 
 SCHEMA_VERSION = "1.0"
 
@@ -27,6 +27,17 @@ def finding_record(result: FindingResult) -> dict[str, Any]:
         "uncertain": result.uncertain,
         "critical": result.critical,
         "laterality": result.laterality.value if result.laterality else None,
+    }
+
+
+def discordance_record(discordance: Discordance) -> dict[str, Any]:
+    return {
+        "finding": discordance.finding.value,
+        "kind": discordance.kind.value,
+        "probability": round(discordance.probability, 6),
+        "threshold": round(discordance.threshold, 6),
+        "critical": discordance.critical,
+        "sentence": discordance.sentence,
     }
 
 
@@ -54,6 +65,7 @@ def result_record(result: ReadResult, heatmap_files: dict[str, str] | None = Non
             "impression": result.report.impression,
             "reporter": result.report.reporter,
         },
+        "discordances": [discordance_record(d) for d in result.discordances],
         "heatmaps": heatmap_files or {},
         "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()},
     }

@@ -142,6 +142,29 @@ class DraftReport:
         return f"FINDINGS:\n{self.findings}\n\nIMPRESSION:\n{self.impression}"
 
 
+class DiscordanceKind(StrEnum):
+    """How a drafted report disagrees with the classifier."""
+
+    REPORT_DENIES = "report_denies"  # the classifier flags it, the report says it is absent
+    REPORT_OMITS = "report_omits"  # the classifier flags it, the report does not mention it
+    REPORT_ASSERTS = "report_asserts"  # the report says it is present, the classifier scores it low
+
+
+@dataclass(frozen=True)
+class Discordance:
+    """One disagreement between the draft and the classifier, for the reading room to highlight."""
+
+    finding: Finding
+    kind: DiscordanceKind
+    probability: float
+    threshold: float
+    sentence: str | None = None  # the report sentence behind the report's label
+
+    @property
+    def critical(self) -> bool:
+        return self.finding.is_critical
+
+
 @dataclass(frozen=True)
 class ReadResult:
     """Everything one read of one image produced."""
@@ -150,6 +173,7 @@ class ReadResult:
     prediction: Prediction
     report: DraftReport
     timings_ms: dict[str, float] = field(default_factory=dict)
+    discordances: tuple[Discordance, ...] = ()
 
     @property
     def findings(self) -> dict[Finding, FindingResult]:

@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from januscxr.cli import evaluate, label, models, read, train
+from januscxr.cli import evaluate, label, models, read, serve, train, users
 from januscxr.errors import JanusCxrError, exit_code_for
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.command("read")(read.read_command)
 app.command("label")(label.label_command)
 evaluate.app.command("labeler")(label.validate_labeler_command)
 app.add_typer(evaluate.app, name="eval")
+app.command("serve")(serve.serve_command)
+app.add_typer(users.app, name="users")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
 

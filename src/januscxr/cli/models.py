@@ -1,19 +1,35 @@
-"""``januscxr models``: the registered backends and their model cards."""
+"""``januscxr models``: the registered backends, their cards, and vision-language weights on disk."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from januscxr.models.registry import classifier_specs, get_classifier_spec, model_card_text
+from januscxr.models.registry import (
+    classifier_specs,
+    get_classifier_spec,
+    get_reporter_spec,
+    model_card_text,
+    reporter_specs,
+)
 
-app = typer.Typer(help="Registered models and their cards.", no_args_is_help=True)
+app = typer.Typer(help="Registered models, their cards and weights.", no_args_is_help=True)
+
+ModelsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        envvar="JANUSCXR_MODELS_DIR",
+        help="Folder of vision-language weights (default ~/.cache/januscxr/models).",
+    ),
+]
 
 
 @app.command("list")
 def list_command() -> None:
-    """List registered classifiers with the headline of their model cards."""
+    """List registered classifiers with the headline of their model cards, then the reporters."""
     for spec in classifier_specs():
         tag = "  (test double; never the default)" if spec.test_double else ""
         typer.echo(f"{spec.model_id}  version {spec.version}{tag}")
@@ -27,6 +43,13 @@ def list_command() -> None:
             for line in _card_summary(card):
                 typer.echo(f"      {line}")
         typer.echo("")
+    typer.echo("findings-composer  (reporter, bundled): drafts from the classifier's findings alone\n")
+    for reporter in reporter_specs():
+        revision = reporter.revision or "revision not pinned"
+        typer.echo(f"{reporter.model_id}  (reporter, {reporter.parameters} parameters)")
+        typer.echo(f"    {reporter.description}")
+        typer.echo(f"    weights: https://huggingface.co/{reporter.hub_repo} ({revision}); `januscxr models pull`")
+        typer.echo("")
 
 
 @app.command("card")
@@ -34,6 +57,70 @@ def card_command(name: Annotated[str, typer.Argument(help="Model id.")]) -> None
     """Print a model's card."""
     spec = get_classifier_spec(name)
     typer.echo(model_card_text(spec) or f"{name} has no model card")
+
+
+@app.command("pull")
+def pull_command(
+    name: Annotated[str, typer.Argument(help="Registered reporter, e.g. janus-pro-cxr-final.")],
+    models_dir: ModelsDir = None,
+    drop_generation: Annotated[
+        bool, typer.Option("--drop-generation", help="Leave out the image-generation modules when converting.")
+    ] = False,
+) -> None:
+    """Download a reporter's weights (resuming), convert them, record every file's sha256."""
+    from januscxr.models.hub import pull_weights
+
+    pulled = pull_weights(get_reporter_spec(name), models_dir, keep_generation=not drop_generation)
+    typer.echo(f"{pulled.folder}: {pulled.files} files at revision {pulled.revision}; sha256 recorded")
+
+
+@app.command("verify")
+def verify_command(
+    name: Annotated[str, typer.Argument(help="Registered reporter.")],
+    models_dir: ModelsDir = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Record the files' sha256 now (after copying weights by hand).")
+    ] = False,
+) -> None:
+    """Check a reporter's files against the sha256 recorded when they were pulled."""
+    from januscxr.models.hub import require_weights, verify_weights_folder, write_manifest
+
+    spec = get_reporter_spec(name)
+    if record:
+        manifest = write_manifest(require_weights(spec, models_dir), spec, spec.revision)
+    else:
+        manifest = verify_weights_folder(spec, models_dir)
+    typer.echo(
+        f"{name}: {len(manifest['files'])} files match their sha256 (revision {manifest['revision'] or 'not pinned'})"
+    )
+
+
+@app.command("convert")
+def convert_command(
+    source: Annotated[Path, typer.Argument(help="DeepSeek checkpoint folder (config.json model_type multi_modality).")],
+    destination: Annotated[Path, typer.Argument(help="Folder to write the Hugging Face layout into.")],
+    drop_generation: Annotated[
+        bool, typer.Option("--drop-generation", help="Leave out the image-generation modules (not used for reports).")
+    ] = False,
+    dtype: Annotated[str | None, typer.Option(help="Cast the weights: float32, bfloat16 or float16.")] = None,
+) -> None:
+    """Convert DeepSeek's original Janus layout into the Hugging Face layout, checking every tensor."""
+    import torch
+
+    from januscxr.models.janus_conversion import convert_checkpoint
+
+    cast = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype is not None and dtype not in cast:
+        raise typer.BadParameter(f"{dtype!r}; expected one of {', '.join(cast)}", param_hint="--dtype")
+    summary = convert_checkpoint(
+        source, destination, keep_generation=not drop_generation, dtype=cast[dtype] if dtype else None
+    )
+    kept = "kept" if summary.generation_modules else "dropped"
+    typer.echo(
+        f"{destination}: {summary.tensors} tensors, {summary.parameters:,} parameters "
+        f"({summary.num_image_tokens} image tokens; image-generation modules {kept}; "
+        f"{summary.dropped} unused source tensors left out)"
+    )
 
 
 def _card_summary(card: str) -> list[str]:

@@ -12,9 +12,16 @@ from tqdm import tqdm
 from januscxr.errors import JanusCxrError, exit_code_for
 from januscxr.io import find_images
 from januscxr.io.overlay import write_heatmap_overlay
-from januscxr.pipeline import read_many
+from januscxr.models.base import Reporter
+from januscxr.pipeline import DEFAULT_REPORTER, load_reporter, read_batches
 from januscxr.records import error_record, output_record, result_record
-from januscxr.types import ReadResult
+from januscxr.types import DiscordanceKind, ReadResult
+
+_DISCORDANCE_WORDS = {
+    DiscordanceKind.REPORT_DENIES: "report denies",
+    DiscordanceKind.REPORT_OMITS: "report omits",
+    DiscordanceKind.REPORT_ASSERTS: "report asserts",
+}
 
 
 def read_command(
@@ -26,21 +33,53 @@ def read_command(
         Path | None, typer.Option("--heatmaps", help="Write a PNG overlay per flagged finding into this folder.")
     ] = None,
     classifier: Annotated[str | None, typer.Option(help="Registered classifier (see `januscxr models list`).")] = None,
-    reporter: Annotated[str | None, typer.Option(help="Registered reporter.")] = None,
+    reporter: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered reporter: findings-composer (default) or a Janus model (`januscxr models list`)."
+        ),
+    ] = None,
     allow_lateral: Annotated[bool, typer.Option("--allow-lateral", help="Read lateral views too.")] = False,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="JANUSCXR_MODELS_DIR", help="Folder of pulled Janus weights (default ~/.cache/januscxr/models)."
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Janus: cuda, cpu or auto (CUDA when available).")] = None,
+    precision: Annotated[
+        str, typer.Option(help="Janus: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16 or int8 (CPU).")
+    ] = "auto",
+    max_new_tokens: Annotated[int, typer.Option(help="Janus: longest draft, in tokens.")] = 512,
+    stream: Annotated[bool, typer.Option("--stream", help="Janus: print the draft as it is generated.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="Janus: studies drafted together (same drafts as one by one; faster on a GPU).")
+    ] = 1,
 ) -> None:
     """Read chest X-rays: critical findings first, then the draft report."""
     files = find_images(paths)
     if not files:
         raise typer.BadParameter("no DICOM, PNG or JPEG files found", param_hint="PATHS")
+    chosen = _load_reporter(
+        reporter,
+        models_dir=models_dir,
+        device=device,
+        precision=precision,
+        max_new_tokens=max_new_tokens,
+        stream=stream and not as_json,
+    )
     records, errors = [], []
-    outcomes = read_many(files, classifier=classifier, reporter=reporter, require_frontal=not allow_lateral)
+    outcomes = read_batches(
+        files, batch_size=batch_size, classifier=classifier, reporter=chosen, require_frontal=not allow_lateral
+    )
     for path, outcome in tqdm(outcomes, total=len(files), desc="reading", unit="image", disable=len(files) < 2 or None):
         if isinstance(outcome, JanusCxrError):
             errors.append((path, outcome))
             if not as_json:
                 typer.echo(f"error: {outcome}", err=True)
             continue
+        if stream and chosen is not None and not as_json:
+            typer.echo("")  # end the streamed draft's line
         written = _write_heatmaps(outcome, heatmaps) if heatmaps else {}
         records.append(result_record(outcome, written))
         if not as_json:
@@ -48,6 +87,18 @@ def read_command(
     if as_json:
         typer.echo(json.dumps(output_record(records, [error_record(str(p), e) for p, e in errors]), indent=2))
     _finish(len(files), errors, quiet=as_json)
+
+
+def _load_reporter(name: str | None, *, stream: bool, **options: object) -> Reporter | None:
+    """The reporter, loaded once for all files; a missing model ends the command with its message."""
+    if name is None or name == DEFAULT_REPORTER:
+        return None
+    on_text = (lambda index, text: typer.echo(text, nl=False)) if stream else None
+    try:
+        return load_reporter(name, on_text=on_text, **options)  # type: ignore[arg-type]
+    except JanusCxrError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(exit_code_for(error)) from None
 
 
 def render_summary(result: ReadResult, heatmap_files: dict[str, str]) -> str:
@@ -65,8 +116,16 @@ def render_summary(result: ReadResult, heatmap_files: dict[str, str]) -> str:
         lines.append(
             f" {mark} {finding.finding.value:<28} p={finding.probability:.2f} (threshold {finding.threshold:.2f})  {status}{side}"
         )
+    if result.report.reporter != DEFAULT_REPORTER:
+        lines.append(f"   draft by {result.report.reporter}, for a radiologist to review")
     lines += ["", "FINDINGS:", f"  {result.report.findings}", "IMPRESSION:"]
     lines += [f"  {line}" for line in result.report.impression.splitlines()]
+    for item in result.discordances:
+        quote = f': "{item.sentence}"' if item.sentence else ""
+        lines.append(
+            f" {'!' if item.critical else '?'} {_DISCORDANCE_WORDS[item.kind]} {item.finding.value} "
+            f"(classifier p={item.probability:.2f}, threshold {item.threshold:.2f}){quote}"
+        )
     lines += [f"  heatmap {name}: {path}" for name, path in heatmap_files.items()]
     lines.append(f"   ({result.timings_ms['total_ms']:.0f} ms; decision support, not a diagnosis)\n")
     return "\n".join(lines)

@@ -54,3 +54,23 @@ class ClassifierSpec:
     model_card: str | None = None
     description: str = ""
     test_double: bool = False
+
+
+@dataclass(frozen=True)
+class ReporterSpec:
+    """What the registry knows of a vision-language reporter before its weights are on disk.
+
+    ``hub_repo`` is the Hugging Face repository the weights come from and ``revision`` the
+    commit they are pinned to (``None``: not pinned yet; ``pull`` records the commit it got).
+    ``layout`` is ``"deepseek"`` for DeepSeek's original ``multi_modality`` checkpoints, which
+    ``januscxr models pull`` converts to the Hugging Face layout after downloading.
+    """
+
+    model_id: str
+    hub_repo: str
+    revision: str | None
+    layout: str
+    description: str
+    licence: str
+    parameters: str
+    based_on: str | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
 from januscxr.labels import Finding
-from januscxr.models.base import Classifier, ClassifierSpec
+from januscxr.models.base import Classifier, ClassifierSpec, ReporterSpec
 from januscxr.models.cxrnet_classifier import CxrNetClassifier
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier
 
@@ -16,6 +16,7 @@ WEIGHTS_DIR = Path(str(files("januscxr.models") / "weights"))
 DEFAULT_CLASSIFIER = "cxrnet-res128-kermany-nih"
 
 _CLASSIFIERS: dict[str, ClassifierSpec] = {}
+_REPORTERS: dict[str, ReporterSpec] = {}
 
 
 def register_classifier(spec: ClassifierSpec) -> None:
@@ -101,3 +102,66 @@ def model_card_text(spec: ClassifierSpec) -> str | None:
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     return None
+
+
+def register_reporter(spec: ReporterSpec) -> None:
+    _REPORTERS[spec.model_id] = spec
+
+
+def reporter_specs() -> list[ReporterSpec]:
+    return list(_REPORTERS.values())
+
+
+def get_reporter_spec(name: str) -> ReporterSpec:
+    try:
+        return _REPORTERS[name]
+    except KeyError:
+        known = ", ".join(sorted(_REPORTERS))
+        raise UnknownModelError(f"no vision-language reporter named {name!r}; registered: {known}") from None
+
+
+# Hub repositories as the Janus-Pro-CXR README lists them. No revision is pinned yet: nobody on
+# this project has reached the hub to read the commits. `januscxr models pull` records the commit
+# it downloads in the folder's manifest; pin it here once checked.
+_JANUS_LICENCE = "DeepSeek model licence (weights), MIT (code); check the hub card before clinical use"
+for _spec in (
+    ReporterSpec(
+        model_id="janus-pro-cxr-final",
+        hub_repo="ZrH42/Janus-Pro-CXR-Final",
+        revision=None,
+        layout="deepseek",
+        description="Janus-Pro-CXR-Final (1B): Janus-Pro-CXR-Zero fine-tuned on CXR-27 (27 Chinese hospitals).",
+        licence=_JANUS_LICENCE,
+        parameters="1B",
+        based_on="janus-pro-cxr-zero",
+    ),
+    ReporterSpec(
+        model_id="janus-pro-cxr-zero",
+        hub_repo="ZrH42/Janus-Pro-CXR-Zero",
+        revision=None,
+        layout="deepseek",
+        description="Janus-Pro-CXR-Zero (1B): Janus-Pro-1B fine-tuned on MIMIC-CXR.",
+        licence=_JANUS_LICENCE,
+        parameters="1B",
+        based_on="janus-pro-1b",
+    ),
+    ReporterSpec(
+        model_id="janus-pro-1b",
+        hub_repo="deepseek-ai/Janus-Pro-1B",
+        revision=None,
+        layout="deepseek",
+        description="DeepSeek Janus-Pro-1B, the general model Janus-Pro-CXR starts from (no chest X-ray tuning).",
+        licence=_JANUS_LICENCE,
+        parameters="1B",
+    ),
+    ReporterSpec(
+        model_id="janus-pro-7b",
+        hub_repo="deepseek-ai/Janus-Pro-7B",
+        revision=None,
+        layout="deepseek",
+        description="DeepSeek Janus-Pro-7B, the larger general model (no chest X-ray tuning); GPU advised.",
+        licence=_JANUS_LICENCE,
+        parameters="7B",
+    ),
+):
+    register_reporter(_spec)

@@ -1,0 +1,150 @@
+"""Request dependencies: the reading room's state, the logged-in user, roles and CSRF."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.templating import Jinja2Templates
+
+from januscxr.errors import AccessDeniedError, AuthenticationError
+from januscxr.server.inference import InferencePool
+from januscxr.server.ingest import FolderWatcher
+from januscxr.server.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, LoginThrottle, token_digest, tokens_match
+from januscxr.server.settings import Settings
+from januscxr.storage.database import Database
+from januscxr.storage.tables import Role, User
+from januscxr.storage.users import as_utc, find_session
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class LoginCache:
+    """Sessions looked up in the last ``ttl_s`` seconds, so that most requests skip the database.
+    Logging out drops the entry at once; a session deleted elsewhere lapses within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Principal | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.time():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal, *, expires_at: float) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = (min(expires_at, time.time() + self.ttl_s), principal)
+
+    def drop(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+
+@dataclass
+class ReadingRoom:
+    """Everything a request handler needs, built once by the app factory."""
+
+    settings: Settings
+    db: Database
+    pool: InferencePool
+    throttle: LoginThrottle
+    templates: Jinja2Templates
+    watcher: FolderWatcher | None = None
+    logins: LoginCache = field(default_factory=LoginCache)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The logged-in user of a request and the CSRF token of their session."""
+
+    user: User
+    csrf_token: str
+
+    @property
+    def role(self) -> Role:
+        return Role(self.user.role)
+
+
+async def reading_room(request: Request) -> ReadingRoom:
+    room: ReadingRoom = request.app.state.room
+    return room
+
+
+Room = Annotated[ReadingRoom, Depends(reading_room)]
+
+
+async def authenticated(request: Request, room: Room) -> Principal:
+    """The session cookie's user; raises AuthenticationError (401, or a redirect on pages).
+
+    Sessions seen in the last 30 s come from :class:`LoginCache`; the database is asked
+    (in a worker thread) only on a miss."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise AuthenticationError("not logged in; log in at /login")
+    digest = token_digest(token)
+    principal = room.logins.get(digest)
+    if principal is None:
+        principal = await run_in_threadpool(_look_up_session, room, digest)
+    request.state.principal = principal
+    return principal
+
+
+def _look_up_session(room: ReadingRoom, digest: str) -> Principal:
+    with room.db.read() as session:
+        login = find_session(session, digest)
+        if login is None:
+            raise AuthenticationError("session expired or unknown; log in again at /login")
+        principal = Principal(user=login.user, csrf_token=login.csrf_token)
+        room.logins.put(digest, principal, expires_at=as_utc(login.expires_at).timestamp())
+    return principal
+
+
+async def csrf_protected(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """On POST, PUT, PATCH and DELETE: the session's CSRF token, in the header or the form."""
+    if request.method in SAFE_METHODS:
+        return principal
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    if not tokens_match(principal.csrf_token, given):
+        raise AccessDeniedError("missing or wrong CSRF token; reload the page and try again")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(csrf_protected)]
+
+
+def require_role(*roles: Role) -> object:
+    """A dependency refusing users whose role is not one of ``roles``."""
+
+    async def check(principal: CurrentUser) -> Principal:
+        if principal.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise AccessDeniedError(f"user {principal.user.username!r} is a {principal.role.value}; expected {allowed}")
+        return principal
+
+    return Depends(check)
+
+
+Reader = Annotated[Principal, require_role(Role.RADIOLOGIST, Role.RESIDENT)]
+Admin = Annotated[Principal, require_role(Role.ADMIN)]
+AnyUser = CurrentUser

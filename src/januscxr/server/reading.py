@@ -1,0 +1,310 @@
+"""What the routes do, in one place for the API and the pages: open, save, sign, amend, export.
+
+Each function opens its own transaction, audits the action (ids and statuses, never text)
+and returns public schemas. In study mode a standard-arm case carries no AI output at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import hashlib
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from januscxr.errors import ConflictError
+from januscxr.eval.reads import ALL_COLUMNS
+from januscxr.labeler import label_report
+from januscxr.labels import Finding
+from januscxr.server.deps import Principal, ReadingRoom
+from januscxr.server.ingest import study_label
+from januscxr.server.schemas import (
+    AddendumPublic,
+    AiResultPublic,
+    FindingPublic,
+    ImagePublic,
+    ReportPublic,
+    ReportUpdate,
+    StudyPublic,
+    StudyReadPublic,
+    VersionPublic,
+)
+from januscxr.storage import audit, reading, reports, studies
+from januscxr.storage.tables import AiResult, Image, Priority, Report, ReportStatus, Role, User
+from januscxr.storage.users import as_utc
+
+logger = logging.getLogger(__name__)
+
+STUDY_ARMS = ("ai_assisted", "standard")
+
+PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
+
+
+def arm_of(room: ReadingRoom, principal: Principal, study_instance_uid: str) -> str | None:
+    """The study-mode arm of this reader's read of the case (None outside study mode and for admins):
+    a fair coin keyed on the seed, the case and the reader, so every reader gets a reproducible mix."""
+    if not room.settings.study_mode or principal.role is Role.ADMIN:
+        return None
+    key = f"{room.settings.study_seed}:{study_instance_uid}:{principal.user.username}"
+    return STUDY_ARMS[hashlib.sha256(key.encode()).digest()[0] & 1]
+
+
+def reader_key(room: ReadingRoom, principal: Principal) -> int:
+    """Whose report the reader works on: the clinical one, or in study mode their own."""
+    return principal.user.id if room.settings.study_mode and principal.role is not Role.ADMIN else reports.CLINICAL
+
+
+def worklist_items(room: ReadingRoom, principal: Principal, query: studies.WorklistQuery) -> list[dict[str, Any]]:
+    """The worklist as plain dicts (the fields of ``WorklistItemPublic``; 10,000 rows render in
+    milliseconds, not through a model each). In study mode: ordered by waiting time, the
+    reader's signed cases left out, standard-arm cases without AI badges."""
+    if room.settings.study_mode:
+        query = dataclasses.replace(query, by_urgency=False, unsigned_by=principal.user.id)
+    with room.db.read() as session:
+        rows = studies.worklist(session, query)
+    # SQLite gives naive UTC datetimes, PostgreSQL aware ones: compare like with like.
+    now = datetime.now(UTC)
+    if rows and rows[0].received_at.tzinfo is None:
+        now = now.replace(tzinfo=None)
+    if not room.settings.study_mode:
+        return [_worklist_item(row, now, hide_ai=False) for row in rows]
+    return [
+        _worklist_item(row, now, hide_ai=arm_of(room, principal, row.study_instance_uid) == "standard") for row in rows
+    ]
+
+
+def _worklist_item(row: studies.WorklistRow, now: datetime, *, hide_ai: bool) -> dict[str, Any]:
+    """A worklist line; ``received_at`` stays a datetime (the API writes it as ISO 8601)."""
+    flagged = [] if hide_ai else row.flagged_findings.strip("|").split("|") if row.flagged_findings else []
+    return {
+        "study_id": row.study_id,
+        "label": row.accession_number or f"…{row.study_instance_uid[-12:]}",
+        "received_at": row.received_at,
+        "waiting_min": round((now - row.received_at).total_seconds() / 60.0, 1),
+        "ai_status": "hidden" if hide_ai else row.ai_status,
+        "priority": "hidden" if hide_ai else PRIORITY_NAMES[row.priority],
+        "top_finding": None if hide_ai else row.top_finding,
+        "flagged_findings": flagged,
+        "report_status": row.report_status,
+        "n_images": row.n_images,
+    }
+
+
+def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyPublic:
+    """The study as its reader sees it; starts the reading session and audits the view.
+
+    Reads happen outside the write transaction, which stays a few statements long: on SQLite
+    every writer waits for it."""
+    key, readable = reader_key(room, principal), principal.role is not Role.ADMIN
+    with room.db.read() as session:
+        study = studies.get_study(session, study_id)
+        arm = arm_of(room, principal, study.study_instance_uid)
+        results = studies.latest_ai_results(session, study_id) if arm != "standard" else []
+        heatmaps = studies.heatmap_findings(session, [r.id for r in results])
+        report = reports.find_report(session, study_id, reader_key=key)
+        reading_row = reading.get_reading(session, study_id, principal.user) if readable else None
+    stale = report is None or bool(results and reports.is_untouched_and_empty(report))
+    with room.db.write() as session:
+        if stale:
+            report = reports.ensure_report(session, study, results[0] if results else None, reader_key=key)
+        if readable and reading_row is None:
+            reading_row = reading.open_reading(session, study, principal.user, arm=arm)
+        audit.record_event(
+            session, "view", user=principal.user, study_id=study_id, report_id=report.id if report else None
+        )
+    report_public = report_of(room, principal, study_id)
+    return StudyPublic(
+        id=study.id,
+        label=study_label(study),
+        study_instance_uid=study.study_instance_uid,
+        received_at=as_utc(study.received_at),
+        ai_status=study.ai_status if arm != "standard" else "hidden",
+        report_status=study.report_status,
+        arm=arm,
+        ai_visible=arm != "standard",
+        images=[_image_public(i) for i in study.images],
+        ai_results=[_ai_public(r, report_public, heatmaps) for r in results],
+        report=report_public,
+        active_s=round(reading_row.active_ms / 1000.0, 1) if reading_row else 0.0,
+    )
+
+
+def report_of(room: ReadingRoom, principal: Principal, study_id: int) -> ReportPublic:
+    with room.db.read() as session:
+        return _report_public(session, reports.get_report(session, study_id, reader_key=reader_key(room, principal)))
+
+
+def save_draft(room: ReadingRoom, principal: Principal, study_id: int, update: ReportUpdate) -> ReportPublic:
+    text = reports.ReportText(update.findings, update.impression)
+    report_id = _report_id(room, principal, study_id)
+    with _keeping_conflicts(room, principal, study_id, text), room.db.write() as session:
+        reports.save_draft(session, report_id, revision=update.revision, text=text, user=principal.user)
+        audit.record_event(session, "save_draft", user=principal.user, study_id=study_id, report_id=report_id)
+    return report_of(room, principal, study_id)
+
+
+def sign(room: ReadingRoom, principal: Principal, study_id: int, update: ReportUpdate) -> ReportPublic:
+    text = reports.ReportText(update.findings, update.impression)
+    report_id = _report_id(room, principal, study_id)
+    with _keeping_conflicts(room, principal, study_id, text), room.db.write() as session:
+        signed = reports.sign_report(session, report_id, revision=update.revision, text=text, user=principal.user)
+        reading.close_reading(session, study_id, principal.user)
+        detail = {"status": signed.status, "revision": signed.revision}
+        audit.record_event(session, "sign", user=principal.user, study_id=study_id, report_id=report_id, detail=detail)
+    return report_of(room, principal, study_id)
+
+
+def add_addendum(room: ReadingRoom, principal: Principal, study_id: int, text: str) -> ReportPublic:
+    report_id = _report_id(room, principal, study_id)
+    with room.db.write() as session:
+        addendum = reports.add_addendum(session, report_id, text=text, user=principal.user)
+        detail = {"addendum_id": addendum.id}
+        audit.record_event(
+            session, "addendum", user=principal.user, study_id=study_id, report_id=report_id, detail=detail
+        )
+    return report_of(room, principal, study_id)
+
+
+def _report_id(room: ReadingRoom, principal: Principal, study_id: int) -> int:
+    with room.db.read() as session:
+        return reports.report_id_of(session, study_id, reader_key=reader_key(room, principal))
+
+
+def record_activity(room: ReadingRoom, principal: Principal, study_id: int, active_ms: int) -> None:
+    """Add active reading time; one report counts at most the idle limit (a gap is not reading)."""
+    capped = min(active_ms, int(room.settings.idle_after_s * 1000))
+    with room.db.write() as session:
+        reading.add_active_time(session, study_id, principal.user, active_ms=capped)
+
+
+def versions_with_diffs(room: ReadingRoom, principal: Principal, study_id: int) -> list[tuple[VersionPublic, str]]:
+    """Every version with a unified diff from the one before."""
+    with room.db.read() as session:
+        report = reports.get_report(session, study_id, reader_key=reader_key(room, principal))
+        names = _user_names(session)
+        rows = reports.list_versions(session, report.id)
+    out: list[tuple[VersionPublic, str]] = []
+    previous = ""
+    for row in rows:
+        text = f"FINDINGS:\n{row.findings}\n\nIMPRESSION:\n{row.impression}\n"
+        diff = "".join(
+            difflib.unified_diff(previous.splitlines(True), text.splitlines(True), "before", f"v{row.number}", n=2)
+        )
+        version = VersionPublic(
+            number=row.number,
+            kind=row.kind,
+            author=names.get(row.author_id) if row.author_id else None,
+            created_at=as_utc(row.created_at),
+            findings=row.findings,
+            impression=row.impression,
+        )
+        out.append((version, diff))
+        previous = text
+    return out
+
+
+def study_reads(room: ReadingRoom) -> list[StudyReadPublic]:
+    with room.db.read() as session:
+        return [StudyReadPublic.model_validate(vars(r), from_attributes=False) for r in reading.study_reads(session)]
+
+
+def reads_csv(room: ReadingRoom) -> str:
+    """The study mode's reads in the columns of :mod:`januscxr.eval.reads` (panel scores blank until entered)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ALL_COLUMNS)
+    for read in study_reads(room):
+        row = {**read.model_dump(), "arm": read.arm.value, "synthetic": "false"}
+        writer.writerow(["" if row.get(c) is None else row[c] for c in ALL_COLUMNS])
+    return buffer.getvalue()
+
+
+@contextmanager
+def _keeping_conflicts(
+    room: ReadingRoom, principal: Principal, study_id: int, text: reports.ReportText
+) -> Iterator[None]:
+    """On ConflictError, keep the losing text as a ``conflict`` version, then re-raise."""
+    try:
+        yield
+    except ConflictError:
+        with room.db.write() as session:
+            report = reports.get_report(session, study_id, reader_key=reader_key(room, principal))
+            reports.keep_conflicting_text(session, report.id, text=text, user=principal.user)
+            audit.record_event(session, "conflict", user=principal.user, study_id=study_id, report_id=report.id)
+        logger.info("study %d: a save lost a race and was kept as a conflict version", study_id)
+        raise
+
+
+def _report_public(session: Session, report: Report) -> ReportPublic:
+    addenda = reports.list_addenda(session, report.id) if report.status == ReportStatus.AMENDED else []
+    ids = {report.signed_by_id, report.cosigned_by_id, *(a.author_id for a in addenda)} - {None}
+    names = _user_names(session, ids)
+    return ReportPublic(
+        id=report.id,
+        study_id=report.study_id,
+        status=report.status,
+        revision=report.revision,
+        findings=report.findings,
+        impression=report.impression,
+        signed_by=names.get(report.signed_by_id) if report.signed_by_id else None,
+        signed_at=as_utc(report.signed_at) if report.signed_at else None,
+        cosigned_by=names.get(report.cosigned_by_id) if report.cosigned_by_id else None,
+        cosigned_at=as_utc(report.cosigned_at) if report.cosigned_at else None,
+        addenda=[
+            AddendumPublic(id=a.id, author=names.get(a.author_id, "?"), text=a.text, created_at=as_utc(a.created_at))
+            for a in addenda
+        ],
+    )
+
+
+def _user_names(session: Session, ids: set[int | None] | None = None) -> dict[int, str]:
+    """Display names by user id: of ``ids``, or of everyone when None."""
+    if ids is not None and not ids:
+        return {}
+    query = select(User.id, User.display_name)
+    if ids is not None:
+        query = query.where(User.id.in_(ids))
+    return {uid: name for uid, name in session.execute(query)}
+
+
+def _image_public(image: Image) -> ImagePublic:
+    return ImagePublic(
+        id=image.id,
+        view_position=image.view_position,
+        rows=image.rows,
+        columns=image.columns,
+        display_url=f"/api/images/{image.id}/display.png" if image.display_path else None,
+        error=image.error,
+    )
+
+
+def _ai_public(result: AiResult, report: ReportPublic, heatmaps: set[tuple[int, str]]) -> AiResultPublic:
+    labels = label_report(f"{report.findings}\n{report.impression}")
+    mentioned = {finding for finding in labels if labels.mention(finding).is_present}
+    findings = []
+    for record in result.findings:
+        finding = Finding(record["finding"])
+        url = (
+            f"/api/ai-results/{result.id}/heatmaps/{finding.name.lower()}.png"
+            if (result.id, finding.value) in heatmaps
+            else None
+        )
+        discordant = finding is not Finding.NO_FINDING and bool(record["flagged"]) != (finding in mentioned)
+        findings.append(FindingPublic(**record, heatmap_url=url, discordant=discordant))
+    return AiResultPublic(
+        id=result.id,
+        image_id=result.image_id,
+        model_id=result.model_id,
+        model_version=result.model_version,
+        reporter=result.reporter,
+        created_at=as_utc(result.created_at),
+        findings=findings,
+    )

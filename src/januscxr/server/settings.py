@@ -1,0 +1,68 @@
+"""The one ``Settings`` of the reading room: defaults < TOML file < environment < flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "JANUSCXR_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Reading-room settings. Environment variables are ``JANUSCXR_<NAME>``; a TOML file
+    named by ``JANUSCXR_CONFIG`` sits below them; command-line flags win."""
+
+    model_config = SettingsConfigDict(env_prefix="JANUSCXR_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("januscxr-data"), description="Uploaded images, display PNGs, the SQLite file.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/januscxr.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    classifier: str | None = Field(default=None, description="Registered classifier; the bundled one by default.")
+    reporter: str | None = Field(default=None, description="Registered reporter; the bundled composer by default.")
+    inference_workers: int = Field(default=1, ge=1, le=16)
+    watch_dir: Path | None = Field(default=None, description="Folder polled for new DICOM/PNG/JPEG files.")
+    watch_interval_s: float = 5.0
+    study_mode: bool = Field(default=False, description="Randomise cases to AI-assisted vs standard reading.")
+    study_seed: str = Field(default="januscxr-study", description="Seed of the arm randomisation.")
+    session_ttl_s: float = 12 * 3600
+    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    idle_after_s: float = Field(default=60.0, description="Reading time stops after this long with no input.")
+    max_upload_mb: int = 200
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'januscxr.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings with the flags that were given (None means not given) on top."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None})

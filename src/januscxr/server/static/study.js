@@ -1,0 +1,185 @@
+// The study page: viewer controls, heatmap toggles, report editor (save, sign with
+// confirmation, addenda), keyboard shortcuts and reading-time capture (idle gaps excluded).
+"use strict";
+
+(() => {
+  const root = document.getElementById("study");
+  const study = JSON.parse(root.dataset.study);
+  const csrf = root.dataset.csrf;
+  const role = root.dataset.role;
+  const idleMs = Number(root.dataset.idleMs);
+  const $ = (id) => document.getElementById(id);
+  let report = study.report;
+
+  // ---- viewer
+  const viewer = new window.Viewer($("viewer"));
+  const readout = $("wl-readout");
+  viewer.onchange = (v) => {
+    readout.textContent = `W ${Math.round(v.width)} L ${Math.round(v.level)} · ${v.zoom.toFixed(1)}×${v.invert ? " · inverted" : ""}`;
+  };
+  const showImage = (index) => {
+    const image = study.images[index];
+    if (image && image.display_url) viewer.load(image.display_url);
+    else $("viewer-empty").hidden = false;
+  };
+  showImage(0);
+  if ($("image-select")) $("image-select").addEventListener("change", (e) => showImage(Number(e.target.value)));
+  const setTool = (tool) => {
+    viewer.tool = tool;
+    document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("active", b.dataset.tool === tool));
+  };
+  document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
+  $("zoom-in").addEventListener("click", () => viewer.zoomBy(1.25));
+  $("zoom-out").addEventListener("click", () => viewer.zoomBy(0.8));
+  $("invert").addEventListener("click", () => viewer.toggleInvert());
+  $("reset").addEventListener("click", () => {
+    viewer.reset();
+    $("preset").value = "default";
+  });
+  $("preset").addEventListener("change", (e) => viewer.preset(e.target.value));
+  const toggles = Array.from(document.querySelectorAll(".heatmap-toggle"));
+  toggles.forEach((box) => box.addEventListener("change", () => viewer.showOverlay(box.dataset.url, box.checked)));
+
+  // ---- report
+  const message = (text, isError) => {
+    $("report-message").textContent = text;
+    $("report-message").className = isError ? "error" : "hint";
+  };
+  const api = async (method, url, body) => {
+    const response = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? null : await response.json();
+    if (!response.ok) throw Object.assign(new Error(data ? data.message : response.statusText), { status: response.status });
+    return data;
+  };
+  const edited = () => ({
+    revision: report.revision,
+    findings: $("findings-text").value,
+    impression: $("impression-text").value,
+  });
+  const show = (updated) => {
+    report = updated;
+    $("report-status").textContent = report.status;
+    $("report-status").className = `badge ${report.status}`;
+    const final = report.status === "signed" || report.status === "amended";
+    const canSign = role !== "admin" && !final && !(role === "resident" && report.status === "preliminary");
+    $("findings-text").readOnly = final || role === "admin";
+    $("impression-text").readOnly = final || role === "admin";
+    $("save-draft").disabled = final || role === "admin";
+    $("sign").disabled = !canSign;
+    $("addendum-form").hidden = !final || role === "admin";
+    const by = [report.signed_by && `Signed by ${report.signed_by}`, report.cosigned_by && `co-signed by ${report.cosigned_by}`];
+    $("signed-info").textContent = by.filter(Boolean).join(", ");
+    const list = $("addenda");
+    list.replaceChildren(
+      ...report.addenda.map((a) => {
+        const div = document.createElement("div");
+        div.className = "addendum";
+        div.textContent = `Addendum (${a.author}): ${a.text}`;
+        return div;
+      }),
+    );
+  };
+  show(report);
+  const conflict = (error) => {
+    if (error.status === 409) {
+      message(`${error.message}. Your text is kept in the report history; reload to see the current report.`, true);
+    } else message(error.message, true);
+  };
+  const save = async () => {
+    try {
+      show(await api("PUT", `/api/studies/${study.id}/report`, edited()));
+      message("Draft saved.");
+    } catch (error) {
+      conflict(error);
+    }
+  };
+  const sign = async () => {
+    await flushActivity();
+    try {
+      show(await api("POST", `/api/studies/${study.id}/report/sign`, edited()));
+      message(report.status === "preliminary" ? "Signed as preliminary; awaiting co-signature." : "Report signed.");
+    } catch (error) {
+      conflict(error);
+    }
+  };
+  $("save-draft").addEventListener("click", save);
+  const dialog = $("sign-dialog");
+  $("sign").addEventListener("click", () => dialog.showModal());
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "confirm") sign();
+  });
+  $("add-addendum").addEventListener("click", async () => {
+    const text = $("addendum-text").value.trim();
+    if (!text) return message("The addendum is empty.", true);
+    try {
+      show(await api("POST", `/api/studies/${study.id}/report/addenda`, { text }));
+      $("addendum-text").value = "";
+      message("Addendum added.");
+    } catch (error) {
+      message(error.message, true);
+    }
+  });
+
+  // ---- keyboard shortcuts (not while typing, except Ctrl combinations)
+  document.addEventListener("keydown", (event) => {
+    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(document.activeElement.tagName);
+    if (event.ctrlKey && event.key === "s") {
+      event.preventDefault();
+      if (!$("save-draft").disabled) save();
+    } else if (event.ctrlKey && event.key === "Enter") {
+      event.preventDefault();
+      if (!$("sign").disabled) dialog.showModal();
+    } else if (!typing && !event.ctrlKey && !event.metaKey) {
+      const keys = { w: () => setTool("wl"), p: () => setTool("pan"), i: () => viewer.toggleInvert(), r: () => viewer.reset() };
+      keys["+"] = () => viewer.zoomBy(1.25);
+      keys["-"] = () => viewer.zoomBy(0.8);
+      keys.h = () => {
+        if (toggles[0]) toggles[0].click();
+      };
+      const presets = ["default", "lung", "mediastinum", "bone"];
+      if (/^[1-4]$/.test(event.key)) keys[event.key] = () => viewer.preset(presets[Number(event.key) - 1]);
+      if (keys[event.key]) keys[event.key]();
+    }
+  });
+
+  // ---- reading time: count a tick only if there was input within the idle limit
+  const TICK_MS = 1000;
+  let lastInput = Date.now();
+  let pendingMs = 0;
+  let totalMs = study.active_s * 1000;
+  ["mousemove", "mousedown", "keydown", "wheel", "input", "touchstart"].forEach((name) =>
+    document.addEventListener(name, () => (lastInput = Date.now()), { passive: true }),
+  );
+  const reading = () => role !== "admin" && report.status !== "signed" && report.status !== "amended";
+  setInterval(() => {
+    if (document.visibilityState === "visible" && Date.now() - lastInput < idleMs && reading()) {
+      pendingMs += TICK_MS;
+      totalMs += TICK_MS;
+      $("active-time").textContent = (totalMs / 1000).toFixed(0);
+    }
+  }, TICK_MS);
+  const flushActivity = async () => {
+    if (!pendingMs) return;
+    const ms = pendingMs;
+    pendingMs = 0;
+    try {
+      await fetch(`/api/studies/${study.id}/activity`, {
+        method: "POST",
+        keepalive: true,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ active_ms: ms }),
+      });
+    } catch (error) {
+      pendingMs += ms;
+    }
+  };
+  setInterval(flushActivity, 10000);
+  window.addEventListener("pagehide", flushActivity);
+  window.januscxrViewer = viewer;
+})();

@@ -1,0 +1,1 @@
+"""The reading room's database: tables, repository functions and shipped migrations."""
