@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from januscxr.errors import NotFoundError
 from januscxr.labels import Finding, sort_by_urgency
+from januscxr.records import finding_record
 from januscxr.storage.tables import AiResult, AiStatus, Heatmap, Image, Priority, ReadingSession, ReportStatus, Study
-from januscxr.types import DraftReport, FindingResult, Prediction
+from januscxr.types import DraftReport, Prediction
 
 
 @dataclass(frozen=True)
@@ -143,18 +144,6 @@ def record_ai_failure(session: Session, image: Image, message: str) -> None:
     if study.priority == Priority.PENDING:
         study.priority = Priority.ROUTINE.value
     study.ai_status = AiStatus.FAILED.value
-
-
-def finding_record(result: FindingResult) -> dict[str, Any]:
-    return {
-        "finding": result.finding.value,
-        "probability": round(result.probability, 6),
-        "threshold": round(result.threshold, 6),
-        "flagged": result.flagged,
-        "uncertain": result.uncertain,
-        "critical": result.critical,
-        "laterality": result.laterality.value if result.laterality else None,
-    }
 
 
 def _rank_study(session: Session, study_id: int, prediction: Prediction) -> None:
