@@ -131,15 +131,16 @@ HTTP_STATUS: dict[type[JanusCxrError], int] = {
 
 def exit_code_for(error: JanusCxrError) -> int:
     """The CLI exit code of an error: the entry of its nearest registered ancestor."""
-    for cls in type(error).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return 1
+    return _nearest(EXIT_CODES, error, default=1)
 
 
 def http_status_for(error: JanusCxrError) -> int:
     """The HTTP status of an error: the entry of its nearest registered ancestor."""
+    return _nearest(HTTP_STATUS, error, default=500)
+
+
+def _nearest(table: dict[type[JanusCxrError], int], error: JanusCxrError, *, default: int) -> int:
     for cls in type(error).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500
+        if cls in table:
+            return table[cls]
+    return default
