@@ -1,6 +1,6 @@
 """Janus-Pro-1B-sized reporter speed: load, image encoding, prefill, decode, a 150-token report, memory.
 
-Run:  python benchmarks/bench_janus.py [--paths float32,int8] [--tokens 150] [--batch 1]
+Run:  python benchmarks/bench_janus.py [--paths transformers-float32,float32,int8] [--tokens 150] [--batch 1]
       python benchmarks/bench_janus.py --device cuda --paths bfloat16 --batch 1 8      (on a GPU)
 
 The model has the real Janus-Pro-1B architecture -- sizes from DeepSeek's published config.json
@@ -9,6 +9,9 @@ safetensors (as the published checkpoint is stored), a synthetic tokenizer with 
 special-token ids, and the reference prompt (576 image tokens). Each precision path runs in its
 own process, one after the other, so peak memory is per path; the table prints side by side.
 Random weights decode as fast as trained ones; the 150 tokens are forced (no early stop).
+``transformers-float32`` is the baseline: transformers' own generation (its growing cache and SDPA
+attention) in float32; ``float32`` and ``int8`` are januscxr's CPU paths (preallocated cache,
+decode attention; int8 adds quantized weights and the fused gate/up product).
 
 Last, the tiny test model answers the same prompts greedily in float32 and in each faster path,
 and the agreement of the generated tokens is printed: the faster path's numerical cost.
@@ -42,6 +45,7 @@ from januscxr.models.janus_conversion import (  # noqa: E402
     expected_shapes,
     janus_config,
 )
+from januscxr.models.janus_decoding import preallocated_cache  # noqa: E402
 from januscxr.models.janus_text import (  # noqa: E402
     BOS_TOKEN,
     EOS_TOKEN,
@@ -134,8 +138,11 @@ def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batc
     from transformers import GenerationConfig  # imported before the clock starts: load_s is the load alone
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    plain = precision.startswith("transformers-")
     start = time.perf_counter()
-    backend = load_janus(checkpoint, device=device, precision=precision)
+    backend = load_janus(checkpoint, device=device, precision=precision.removeprefix("transformers-"))
+    if plain:  # transformers' own attention and (below) its own cache
+        backend.model.model.language_model.config._attn_implementation = "sdpa"
     sync()
     load_s = time.perf_counter() - start
     images = [chest_image(i) for i in range(batch)]
@@ -160,15 +167,25 @@ def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batc
     clock = Clock()
     with torch.inference_mode(), attention_kernels(backend.device):
         start = time.perf_counter()
+        cache = (
+            {}
+            if plain
+            else {"cache": preallocated_cache(backend.model.config.text_config, input_ids.shape[1] + tokens)}
+        )
         out = backend.model.generate(
-            input_ids=input_ids, attention_mask=mask, pixel_values=pixels, generation_config=config, streamer=clock
+            input_ids=input_ids,
+            attention_mask=mask,
+            pixel_values=pixels,
+            generation_config=config,
+            streamer=clock,
+            **cache,
         )
         sync()
         total_s = time.perf_counter() - start
     first, last = clock.times[1], clock.times[-1]
     generated = int(out.shape[1] - input_ids.shape[1])
     return {
-        "precision": backend.precision.value,
+        "precision": precision,
         "device": str(backend.device),
         "batch": batch,
         "prompt_tokens": int(input_ids.shape[1]),
@@ -210,7 +227,7 @@ def tiny_parity(paths: list[str], tokens: int = 32, prompts: int = 8) -> dict[st
     logits = first_step_logits(reference, cases, images)
     result: dict[str, Any] = {}
     for path in paths:
-        if path == "float32":
+        if path.endswith("float32"):
             continue
         backend = load_janus(folder, device="cpu", precision=path)
         got = [
@@ -248,7 +265,7 @@ def machine() -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    base = next((r for r in rows if r["precision"] == "float32" and r["batch"] == 1), rows[0])
+    base = next((r for r in rows if r["precision"] in ("transformers-float32", "float32") and r["batch"] == 1), rows[0])
     lines = [
         "| path | batch | load s | image encoding s | prefill s | decode tok/s | 150-token report s | speed-up | peak memory GiB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -264,7 +281,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paths", default="float32,int8", help="Comma-separated precisions, run in this order.")
+    parser.add_argument(
+        "--paths", default="transformers-float32,float32,int8", help="Comma-separated paths, run in this order."
+    )
     parser.add_argument("--tokens", type=int, default=150, help="Tokens generated per report.")
     parser.add_argument("--batch", type=int, nargs="+", default=[1], help="Studies per batch (several: one run each).")
     parser.add_argument("--device", default="cpu")

@@ -33,6 +33,7 @@ from januscxr.models.janus_conversion import (
     expected_shapes,
     iter_layout_problems,
 )
+from januscxr.models.janus_decoding import fuse_gate_up, preallocated_cache, use_cpu_decode_attention
 from januscxr.models.janus_text import JanusTokenizer, TokenStream, repeated_tail
 from januscxr.types import Image
 
@@ -230,6 +231,7 @@ class JanusBackend:
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([guard]),
                 streamer=stream,
+                cache=preallocated_cache(self.model.config.text_config, input_ids.shape[1] + max_new_tokens),
             )
         return [self._finish(row, max_new_tokens) for row in output[:, input_ids.shape[1] :].tolist()]
 
@@ -316,7 +318,10 @@ def load_janus(
     with memory_guard(f"loading {folder}", resolved), quiet_transformers():
         model: Any = JanusForConditionalGeneration.from_pretrained(folder, dtype=dtype, local_files_only=True)
         model = model.to(resolved).eval()
+        if resolved.type == "cpu":
+            use_cpu_decode_attention(model)
         if chosen is Precision.INT8:
+            fuse_gate_up(model)
             model = quantize_int8(model)
     return JanusBackend(
         model,

@@ -1,0 +1,109 @@
+"""The faster decoding pieces give transformers' own answers: cache, decode attention, fused MLP."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import GenerationConfig
+
+from januscxr.models.janus import load_janus, quantize_int8
+from januscxr.models.janus_decoding import (
+    CPU_DECODE_ATTENTION,
+    GateUpMLP,
+    PreallocatedLayer,
+    cpu_decode_attention,
+    fuse_gate_up,
+    preallocated_cache,
+)
+from januscxr.report.prompt import build_prompt
+from tests.conftest import random_image
+
+
+def _greedy(backend, prompts, images, *, tokens: int, cache=None, attention: str | None = None):
+    language = backend.model.model.language_model.config
+    before = language._attn_implementation
+    if attention:
+        language._attn_implementation = attention
+    input_ids, mask = backend.batch_inputs(prompts)
+    config = GenerationConfig(max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=0)
+    try:
+        with torch.inference_mode():
+            extra = {} if cache is None else {"cache": cache(input_ids.shape[1])}
+            return backend.model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                pixel_values=backend.pixel_values(images),
+                generation_config=config,
+                **extra,
+            )
+    finally:
+        language._attn_implementation = before
+
+
+def test_the_cpu_backend_uses_the_decode_attention(tiny_janus):
+    assert tiny_janus.model.model.language_model.config._attn_implementation == CPU_DECODE_ATTENTION
+    assert tiny_janus.model.model.vision_model.config._attn_implementation != CPU_DECODE_ATTENTION
+
+
+def test_preallocated_cache_and_decode_attention_give_transformers_greedy_tokens(tiny_janus):
+    prompts = [build_prompt(), build_prompt(expert_findings=["Pneumothorax"], indication="chest pain")]
+    images = [random_image(11), random_image(12)]  # different prompt lengths: the batch is left-padded
+    plain = _greedy(tiny_janus, prompts, images, tokens=24, attention="sdpa")
+    config = tiny_janus.model.config.text_config
+    ours = _greedy(tiny_janus, prompts, images, tokens=24, cache=lambda width: preallocated_cache(config, width + 24))
+    assert torch.equal(plain, ours)
+    short = _greedy(tiny_janus, prompts, images, tokens=24, cache=lambda width: preallocated_cache(config, width + 3))
+    assert torch.equal(plain, short)  # a cache planned too small grows
+
+
+def test_preallocated_layer_writes_in_place_and_grows():
+    layer = PreallocatedLayer(capacity=4)
+    first = torch.randn(2, 3, 3, 5)
+    keys, values = layer.update(first, -first)
+    assert torch.equal(keys, first) and torch.equal(values, -first)
+    buffer = layer._keys
+    step = torch.randn(2, 3, 1, 5)
+    keys, _ = layer.update(step, step)
+    assert layer._keys is buffer and keys.shape[-2] == 4  # written into the same buffer
+    keys, values = layer.update(step * 2, step * 2)  # past the capacity
+    assert keys.shape[-2] == 5 and torch.equal(keys[:, :, :3], first) and torch.equal(values[:, :, 4:], step * 2)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_decode_attention_matches_sdpa(masked):
+    generator = torch.Generator().manual_seed(0)
+    query = torch.randn(2, 4, 1, 16, generator=generator)
+    key, value = torch.randn(2, 4, 30, 16, generator=generator), torch.randn(2, 4, 30, 16, generator=generator)
+    mask = None
+    if masked:
+        mask = torch.ones(2, 1, 1, 30, dtype=torch.bool)
+        mask[0, ..., :7] = False  # a left-padded row
+    module = torch.nn.Module()
+    ours, _ = cpu_decode_attention(module, query, key, value, mask, scaling=0.25)
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=0.25)
+    assert ours.shape == (2, 1, 4, 16)
+    assert torch.allclose(ours, expected.transpose(1, 2), atol=1e-6)
+
+
+def test_gate_up_fusion_is_exact_before_and_after_int8(tiny_janus):
+    model = copy.deepcopy(tiny_janus.model)
+    mlp = model.model.language_model.layers[0].mlp
+    hidden = torch.randn(3, 7, mlp.gate_proj.in_features)
+    fused = GateUpMLP(mlp)
+    assert torch.allclose(fused(hidden), mlp(hidden), atol=1e-6)
+    separate = quantize_int8(copy.deepcopy(model))
+    fuse_gate_up(model)
+    together = quantize_int8(model)
+    with torch.inference_mode():
+        a = separate.model.language_model.layers[0].mlp(hidden)
+        b = together.model.language_model.layers[0].mlp(hidden)
+    assert torch.equal(a, b)  # one activation scale, per-channel weights: the same numbers
+
+
+def test_int8_backend_fuses_and_drafts_like_before(tiny_janus_dir):
+    backend = load_janus(tiny_janus_dir, device="cpu", precision="int8")
+    assert isinstance(backend.model.model.language_model.layers[0].mlp, GateUpMLP)
+    answer = backend.generate([build_prompt()], [random_image(13)], max_new_tokens=8)[0]
+    assert len(answer.token_ids) > 0
