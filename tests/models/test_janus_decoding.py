@@ -13,8 +13,10 @@ from januscxr.models.janus_decoding import (
     CPU_DECODE_ATTENTION,
     GateUpMLP,
     PreallocatedLayer,
+    ProjectionPart,
+    StackedProjection,
     cpu_decode_attention,
-    fuse_gate_up,
+    fuse_projections,
     preallocated_cache,
 )
 from januscxr.report.prompt import build_prompt
@@ -87,18 +89,33 @@ def test_decode_attention_matches_sdpa(masked):
     assert torch.allclose(ours, expected.transpose(1, 2), atol=1e-6)
 
 
-def test_gate_up_fusion_is_exact_before_and_after_int8(tiny_janus):
+def test_stacked_projections_give_each_layer_its_own_answer():
+    linears = [torch.nn.Linear(8, n) for n in (8, 4, 4)]
+    stack = StackedProjection(linears)
+    parts = [ProjectionPart(stack, i) for i in range(3)]
+    first, second = torch.randn(2, 8), torch.randn(5, 8)
+    for hidden in (first, second, first):
+        got = [part(hidden) for part in parts]
+        assert all(torch.allclose(g, linear(hidden), atol=1e-6) for g, linear in zip(got, linears, strict=True))
+    assert stack._latest is None  # nothing held once every part has its slice
+    assert torch.allclose(parts[2](second), linears[2](second), atol=1e-6)  # out of order: computed afresh
+    assert torch.allclose(parts[0](first), linears[0](first), atol=1e-6)
+
+
+def test_fusing_projections_is_exact_before_and_after_int8(tiny_janus):
     model = copy.deepcopy(tiny_janus.model)
     mlp = model.model.language_model.layers[0].mlp
     hidden = torch.randn(3, 7, mlp.gate_proj.in_features)
-    fused = GateUpMLP(mlp)
-    assert torch.allclose(fused(hidden), mlp(hidden), atol=1e-6)
+    assert torch.allclose(GateUpMLP(mlp)(hidden), mlp(hidden), atol=1e-6)
+    input_ids, mask = tiny_janus.batch_inputs([build_prompt(), build_prompt(expert_findings=["Edema"])])
+    pixels = tiny_janus.pixel_values([random_image(14), random_image(15)])
     separate = quantize_int8(copy.deepcopy(model))
-    fuse_gate_up(model)
+    fuse_projections(model)
     together = quantize_int8(model)
+    assert isinstance(together.model.language_model.layers[0].self_attn.k_proj, ProjectionPart)
     with torch.inference_mode():
-        a = separate.model.language_model.layers[0].mlp(hidden)
-        b = together.model.language_model.layers[0].mlp(hidden)
+        a = separate(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
+        b = together(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
     assert torch.equal(a, b)  # one activation scale, per-channel weights: the same numbers
 
 

@@ -33,7 +33,7 @@ from januscxr.models.janus_conversion import (
     expected_shapes,
     iter_layout_problems,
 )
-from januscxr.models.janus_decoding import fuse_gate_up, preallocated_cache, use_cpu_decode_attention
+from januscxr.models.janus_decoding import fuse_projections, preallocated_cache, use_cpu_decode_attention
 from januscxr.models.janus_text import JanusTokenizer, TokenStream, repeated_tail
 from januscxr.types import Image
 
@@ -321,7 +321,7 @@ def load_janus(
         if resolved.type == "cpu":
             use_cpu_decode_attention(model)
         if chosen is Precision.INT8:
-            fuse_gate_up(model)
+            fuse_projections(model)
             model = quantize_int8(model)
     return JanusBackend(
         model,

@@ -10,10 +10,10 @@ Three measured changes (docs/benchmarks.md, "Janus-Pro-1B on CPU"):
 - :func:`use_cpu_decode_attention`: on CPU, one query attending to the cache is two matrix-vector
   products; PyTorch's fused attention kernel is tiled for many queries and was slower there.
   Longer queries (the prompt) still go to SDPA.
-- :func:`fuse_gate_up`: the MLP's gate and up projections read the same input, so in the int8
-  path they become one quantized product (one activation quantization, one pass over the
-  weights). With per-channel weights and one activation scale per call the result is the same,
-  bit for bit.
+- :func:`fuse_projections`: the MLP's gate and up projections read the same input, and so do
+  attention's query, key and value projections; in the int8 path each group becomes one
+  quantized product (one activation quantization, one pass over larger weights, fewer calls).
+  With per-channel weights and one activation scale per call the result is the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -146,7 +146,52 @@ class GateUpMLP(nn.Module):
         return self.down_proj(self.act_fn(gate) * up)  # type: ignore[no-any-return]
 
 
-def fuse_gate_up(model: Any) -> None:
-    """Replace every decoder layer's MLP by a :class:`GateUpMLP` (before quantizing)."""
+class StackedProjection(nn.Module):
+    """Several Linear layers that read the same input, stacked in one; :class:`ProjectionPart` reads a slice.
+
+    The product for the latest input is kept until every part has taken its slice, so the parts
+    called one after the other on the same tensor (as transformers' attention calls q, k and v)
+    cost one product. A part called on another tensor computes afresh: always the same answer.
+    """
+
+    def __init__(self, linears: list[nn.Linear]) -> None:
+        super().__init__()
+        first = linears[0]
+        self.sizes = [int(linear.out_features) for linear in linears]
+        self.stacked = nn.Linear(first.in_features, sum(self.sizes), bias=first.bias is not None)
+        self.stacked.weight.data = torch.cat([linear.weight.data for linear in linears])
+        if first.bias is not None:
+            self.stacked.bias.data = torch.cat([linear.bias.data for linear in linears if linear.bias is not None])
+        self._latest: tuple[torch.Tensor, list[torch.Tensor], set[int]] | None = None
+
+    def part(self, index: int, hidden: torch.Tensor) -> torch.Tensor:
+        if self._latest is None or self._latest[0] is not hidden or index not in self._latest[2]:
+            outputs = list(self.stacked(hidden).split(self.sizes, dim=-1))
+            self._latest = (hidden, outputs, set(range(len(self.sizes))))
+        _, outputs, waiting = self._latest
+        waiting.discard(index)
+        if not waiting:
+            self._latest = None  # every part served: hold no activations between calls
+        return outputs[index]
+
+
+class ProjectionPart(nn.Module):
+    """Stands in for one of the stacked Linear layers."""
+
+    def __init__(self, stack: StackedProjection, index: int) -> None:
+        super().__init__()
+        self.stack = stack
+        self.index = index
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.stack.part(self.index, hidden)
+
+
+def fuse_projections(model: Any) -> None:
+    """In every decoder layer, stack q/k/v and the MLP's gate/up (before quantizing)."""
     for layer in model.model.language_model.layers:
         layer.mlp = GateUpMLP(layer.mlp)
+        attention = layer.self_attn
+        stack = StackedProjection([attention.q_proj, attention.k_proj, attention.v_proj])
+        for index, name in enumerate(("q_proj", "k_proj", "v_proj")):
+            setattr(attention, name, ProjectionPart(stack, index))
