@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
 from transformers import GenerationConfig
 
-from januscxr.models.janus import load_janus, quantize_int8
+from januscxr.models.janus import int8_linear, load_janus, quantize_int8
 from januscxr.models.janus_decoding import (
     CPU_DECODE_ATTENTION,
     GateUpMLP,
@@ -16,7 +17,6 @@ from januscxr.models.janus_decoding import (
     ProjectionPart,
     StackedProjection,
     cpu_decode_attention,
-    fuse_projections,
     preallocated_cache,
 )
 from januscxr.report.prompt import build_prompt
@@ -102,21 +102,45 @@ def test_stacked_projections_give_each_layer_its_own_answer():
     assert torch.allclose(parts[0](first), linears[0](first), atol=1e-6)
 
 
-def test_fusing_projections_is_exact_before_and_after_int8(tiny_janus):
+def _torch_ao_int8(model):
+    """The reference: PyTorch's own dynamic quantization of every Linear that runs for text."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+        for module in (model.model.vision_model, model.model.aligner, model.model.language_model):
+            quantize_dynamic(module, spec, inplace=True)
+        model.lm_head = quantize_dynamic(torch.nn.Sequential(model.lm_head), spec)[0]
+    return model
+
+
+def test_int8_stacked_and_packed_once_gives_torch_ao_numbers(tiny_janus):
     model = copy.deepcopy(tiny_janus.model)
     mlp = model.model.language_model.layers[0].mlp
     hidden = torch.randn(3, 7, mlp.gate_proj.in_features)
-    assert torch.allclose(GateUpMLP(mlp)(hidden), mlp(hidden), atol=1e-6)
+    assert torch.allclose(GateUpMLP(mlp)(hidden), mlp(hidden), atol=1e-6)  # float stacking
     input_ids, mask = tiny_janus.batch_inputs([build_prompt(), build_prompt(expert_findings=["Edema"])])
     pixels = tiny_janus.pixel_values([random_image(14), random_image(15)])
-    separate = quantize_int8(copy.deepcopy(model))
-    fuse_projections(model)
-    together = quantize_int8(model)
-    assert isinstance(together.model.language_model.layers[0].self_attn.k_proj, ProjectionPart)
+    reference = _torch_ao_int8(copy.deepcopy(model))
+    ours = quantize_int8(model)
+    assert isinstance(ours.model.language_model.layers[0].self_attn.k_proj, ProjectionPart)
+    text_path = (ours.model.vision_model, ours.model.aligner, ours.model.language_model, ours.lm_head)
+    assert not [m for part in text_path for m in part.modules() if type(m) is torch.nn.Linear]
     with torch.inference_mode():
-        a = separate(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
-        b = together(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
+        a = reference(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
+        b = ours(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
     assert torch.equal(a, b)  # one activation scale, per-channel weights: the same numbers
+
+
+def test_int8_linear_keeps_biases_and_shapes():
+    linears = [torch.nn.Linear(16, 8), torch.nn.Linear(16, 4, bias=False)]
+    module = int8_linear(linears)
+    hidden = torch.randn(5, 16)
+    got = module(hidden)
+    assert got.shape == (5, 12) and module.in_features == 16 and module.out_features == 12
+    expected = torch.cat([linears[0](hidden), linears[1](hidden)], dim=-1)
+    assert torch.allclose(got, expected, atol=0.05)  # int8 error only; the missing bias is zero
 
 
 def test_int8_backend_fuses_and_drafts_like_before(tiny_janus_dir):

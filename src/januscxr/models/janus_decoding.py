@@ -2,7 +2,7 @@
 
 Three measured changes (docs/benchmarks.md, "Janus-Pro-1B on CPU"):
 
-- :class:`PreallocatedCache`: the key/value cache is allocated once for the prompt plus the new
+- :func:`preallocated_cache`: the key/value cache is allocated once for the prompt plus the new
   tokens and grows by writing into it. transformers' ``DynamicCache`` concatenates, copying the
   whole cache of every layer at every step (about 280 MB per token at Janus-Pro-1B's size with
   the 645-token prompt); its ``StaticCache`` avoids the copies but attends over every slot up to
@@ -126,18 +126,26 @@ def use_cpu_decode_attention(model: Any) -> None:
     model.model.language_model.config._attn_implementation = CPU_DECODE_ATTENTION
 
 
-class GateUpMLP(nn.Module):
-    """A LLaMA MLP, ``down(act(gate(x)) * up(x))``, with gate and up stacked in one Linear."""
+Stacker = Callable[[list[nn.Linear]], nn.Module]
 
-    def __init__(self, mlp: Any) -> None:
+
+def stack_linears(linears: list[nn.Linear]) -> nn.Module:
+    """One float Linear whose outputs are those of ``linears``, in order (they share their input)."""
+    first = linears[0]
+    stacked = nn.Linear(first.in_features, sum(int(x.out_features) for x in linears), bias=first.bias is not None)
+    stacked.weight.data = torch.cat([linear.weight.data for linear in linears])
+    if first.bias is not None:
+        stacked.bias.data = torch.cat([linear.bias.data for linear in linears if linear.bias is not None])
+    return stacked
+
+
+class GateUpMLP(nn.Module):
+    """A LLaMA MLP, ``down(act(gate(x)) * up(x))``, with gate and up stacked in one product."""
+
+    def __init__(self, mlp: Any, stack: Stacker = stack_linears) -> None:
         super().__init__()
-        gate: nn.Linear = mlp.gate_proj
-        up: nn.Linear = mlp.up_proj
-        self.width = int(gate.out_features)
-        self.gate_up = nn.Linear(gate.in_features, 2 * self.width, bias=gate.bias is not None)
-        self.gate_up.weight.data = torch.cat([gate.weight.data, up.weight.data])
-        if gate.bias is not None and up.bias is not None:
-            self.gate_up.bias.data = torch.cat([gate.bias.data, up.bias.data])
+        self.width = int(mlp.gate_proj.out_features)
+        self.gate_up = stack([mlp.gate_proj, mlp.up_proj])
         self.down_proj: nn.Module = mlp.down_proj
         self.act_fn: Callable[[torch.Tensor], torch.Tensor] = mlp.act_fn
 
@@ -154,14 +162,10 @@ class StackedProjection(nn.Module):
     cost one product. A part called on another tensor computes afresh: always the same answer.
     """
 
-    def __init__(self, linears: list[nn.Linear]) -> None:
+    def __init__(self, linears: list[nn.Linear], stack: Stacker = stack_linears) -> None:
         super().__init__()
-        first = linears[0]
         self.sizes = [int(linear.out_features) for linear in linears]
-        self.stacked = nn.Linear(first.in_features, sum(self.sizes), bias=first.bias is not None)
-        self.stacked.weight.data = torch.cat([linear.weight.data for linear in linears])
-        if first.bias is not None:
-            self.stacked.bias.data = torch.cat([linear.bias.data for linear in linears if linear.bias is not None])
+        self.stacked = stack(linears)
         self._latest: tuple[torch.Tensor, list[torch.Tensor], set[int]] | None = None
 
     def part(self, index: int, hidden: torch.Tensor) -> torch.Tensor:
@@ -187,11 +191,11 @@ class ProjectionPart(nn.Module):
         return self.stack.part(self.index, hidden)
 
 
-def fuse_projections(model: Any) -> None:
-    """In every decoder layer, stack q/k/v and the MLP's gate/up (before quantizing)."""
+def fuse_projections(model: Any, stack: Stacker = stack_linears) -> None:
+    """In every decoder layer, stack q/k/v and the MLP's gate/up; ``stack`` builds each product."""
     for layer in model.model.language_model.layers:
-        layer.mlp = GateUpMLP(layer.mlp)
+        layer.mlp = GateUpMLP(layer.mlp, stack)
         attention = layer.self_attn
-        stack = StackedProjection([attention.q_proj, attention.k_proj, attention.v_proj])
+        stack_qkv = StackedProjection([attention.q_proj, attention.k_proj, attention.v_proj], stack)
         for index, name in enumerate(("q_proj", "k_proj", "v_proj")):
-            setattr(attention, name, ProjectionPart(stack, index))
+            setattr(attention, name, ProjectionPart(stack_qkv, index))
