@@ -1,6 +1,6 @@
 """Janus-Pro-1B-sized reporter speed: load, image encoding, prefill, decode, a 150-token report, memory.
 
-Run:  python benchmarks/bench_janus.py [--paths transformers-float32,float32,int8] [--tokens 150] [--batch 1]
+Run:  python benchmarks/bench_janus.py [--paths transformers-float32,float32,int8] [--tokens 150] [--rounds 3]
       python benchmarks/bench_janus.py --device cuda --paths bfloat16 --batch 1 8      (on a GPU)
 
 The model has the real Janus-Pro-1B architecture -- sizes from DeepSeek's published config.json
@@ -11,7 +11,8 @@ own process, one after the other, so peak memory is per path; the table prints s
 Random weights decode as fast as trained ones; the 150 tokens are forced (no early stop).
 ``transformers-float32`` is the baseline: transformers' own generation (its growing cache and SDPA
 attention) in float32; ``float32`` and ``int8`` are januscxr's CPU paths (preallocated cache,
-decode attention; int8 adds quantized weights and the fused gate/up product).
+decode attention; int8 adds quantized weights and the stacked q/k/v and gate/up products).
+``--rounds N`` runs every path N times, interleaved, and the table shows each path's median round.
 
 Last, the tiny test model answers the same prompts greedily in float32 and in each faster path,
 and the agreement of the generated tokens is printed: the faster path's numerical cost.
