@@ -134,6 +134,19 @@ def peak_memory_gb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def memory_read_gbs(device: torch.device) -> float | None:
+    """The host's memory read speed right now (sum over 512 MiB, median of 3): decode is bound by it."""
+    if device.type != "cpu":
+        return None
+    values = torch.ones(2**27)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        values.sum()
+        times.append(time.perf_counter() - start)
+    return float(values.numel() * 4 / sorted(times)[1] / 1e9)
+
+
 def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batch: int) -> dict[str, Any]:
     """One precision path, measured in this process."""
     from transformers import GenerationConfig  # imported before the clock starts: load_s is the load alone
@@ -166,6 +179,7 @@ def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batc
         pad_token_id=backend.tokenizer.eos_id,
     )
     clock = Clock()
+    read_before = memory_read_gbs(backend.device)
     with torch.inference_mode(), attention_kernels(backend.device):
         start = time.perf_counter()
         cache = (
@@ -183,6 +197,7 @@ def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batc
         )
         sync()
         total_s = time.perf_counter() - start
+    read_after = memory_read_gbs(backend.device)
     first, last = clock.times[1], clock.times[-1]
     generated = int(out.shape[1] - input_ids.shape[1])
     return {
@@ -198,6 +213,7 @@ def run_path(checkpoint: Path, precision: str, *, device: str, tokens: int, batc
         "decode_tokens_per_s": batch * (generated - 1) / (last - first),
         "report_s": total_s,
         "peak_memory_gb": peak_memory_gb(backend.device),
+        "memory_read_gbs": [read_before, read_after],  # before and after the report
     }
 
 
@@ -277,19 +293,24 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return chosen
 
 
+def read_speed(row: dict[str, Any]) -> str:
+    speeds = [s for s in row.get("memory_read_gbs") or [] if s is not None]
+    return " / ".join(f"{s:.1f}" for s in speeds) or "--"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     base = next((r for r in rows if r["precision"] in ("transformers-float32", "float32") and r["batch"] == 1), rows[0])
     lines = [
         "| path | batch | load s | image encoding s | prefill s | decode tok/s | report s (median) | every round s "
-        "| speed-up | peak memory GiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| speed-up | peak memory GiB | memory read GB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for r in rows:
         rounds = ", ".join(f"{t:.1f}" for t in r["rounds_report_s"])
         lines.append(
             f"| {r['precision']} ({r['device']}) | {r['batch']} | {r['load_s']:.1f} | {r['image_encoding_s']:.2f} | "
             f"{r['prefill_s']:.2f} | {r['decode_tokens_per_s']:.2f} | {r['report_s']:.1f} | {rounds} | "
-            f"{base['report_s'] / r['report_s']:.2f}x | {r['peak_memory_gb']:.1f} |"
+            f"{base['report_s'] / r['report_s']:.2f}x | {r['peak_memory_gb']:.1f} | {read_speed(r)} |"
         )
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from januscxr.models.janus_decoding import (
     StackedProjection,
     cpu_decode_attention,
     preallocated_cache,
+    stack_linears,
 )
 from januscxr.report.prompt import build_prompt
 from tests.conftest import random_image
@@ -122,25 +123,29 @@ def test_int8_stacked_and_packed_once_gives_torch_ao_numbers(tiny_janus):
     assert torch.allclose(GateUpMLP(mlp)(hidden), mlp(hidden), atol=1e-6)  # float stacking
     input_ids, mask = tiny_janus.batch_inputs([build_prompt(), build_prompt(expert_findings=["Edema"])])
     pixels = tiny_janus.pixel_values([random_image(14), random_image(15)])
-    reference = _torch_ao_int8(copy.deepcopy(model))
+    model = model.to(torch.bfloat16)  # as published checkpoints are stored, and loaded for int8
+    reference = _torch_ao_int8(copy.deepcopy(model).float())
     ours = quantize_int8(model)
     assert isinstance(ours.model.language_model.layers[0].self_attn.k_proj, ProjectionPart)
     text_path = (ours.model.vision_model, ours.model.aligner, ours.model.language_model, ours.lm_head)
     assert not [m for part in text_path for m in part.modules() if type(m) is torch.nn.Linear]
+    assert {p.dtype for p in ours.parameters()} == {torch.float32}  # what is not quantized is float32
     with torch.inference_mode():
         a = reference(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
         b = ours(input_ids=input_ids, attention_mask=mask, pixel_values=pixels).logits
     assert torch.equal(a, b)  # one activation scale, per-channel weights: the same numbers
 
 
-def test_int8_linear_keeps_biases_and_shapes():
+def test_stacked_linears_quantize_with_biases_and_shapes():
     linears = [torch.nn.Linear(16, 8), torch.nn.Linear(16, 4, bias=False)]
-    module = int8_linear(linears)
+    stacked = stack_linears(linears)
     hidden = torch.randn(5, 16)
+    expected = torch.cat([linears[0](hidden), linears[1](hidden)], dim=-1)
+    assert torch.allclose(stacked(hidden), expected, atol=1e-6)  # a missing bias is zero
+    module = int8_linear(stacked)
     got = module(hidden)
     assert got.shape == (5, 12) and module.in_features == 16 and module.out_features == 12
-    expected = torch.cat([linears[0](hidden), linears[1](hidden)], dim=-1)
-    assert torch.allclose(got, expected, atol=0.05)  # int8 error only; the missing bias is zero
+    assert torch.allclose(got, expected, atol=0.05)  # int8 error only
 
 
 def test_int8_backend_fuses_and_drafts_like_before(tiny_janus_dir):

@@ -16,6 +16,7 @@ import json
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -263,61 +264,48 @@ def quantize_int8(model: Any) -> Any:
 
     In the language model, q/k/v and gate/up are stacked into one product each
     (:func:`fuse_projections`). Weights are quantized per output channel, exactly as PyTorch's
-    ``quantize_dynamic`` with its per-channel config does; activations are quantized per call,
-    so a row's numbers depend a little on its batch.
+    ``quantize_dynamic`` with its per-channel config does, from float32 copies made one layer at a
+    time, on every CPU thread; activations are quantized per call, so a row's numbers depend a
+    little on its batch. The model may arrive in the checkpoint's bfloat16: whatever is not
+    quantized is made float32 at the end, so only one layer is ever held in float32 twice.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the kernels are what we measure
-        fuse_projections(model, int8_linear)
-        for module in (model.model.vision_model, model.model.aligner, model.model.language_model):
-            for parent in list(module.modules()):
-                for name, child in list(parent.named_children()):
-                    if type(child) is torch.nn.Linear:
-                        setattr(parent, name, int8_linear([child]))
-        model.lm_head = int8_linear([model.lm_head])
-    return model
+        fuse_projections(model)
+        targets = [
+            (parent, name, child)
+            for module in (model.model.vision_model, model.model.aligner, model.model.language_model)
+            for parent in module.modules()
+            for name, child in parent.named_children()
+            if type(child) is torch.nn.Linear
+        ]
+        targets.append((model, "lm_head", model.lm_head))
+        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            quantized = list(pool.map(int8_linear, [linear for _, _, linear in targets]))
+        for (parent, name, _), module in zip(targets, quantized, strict=True):
+            setattr(parent, name, module)
+    return model.float()
 
 
-def int8_linear(linears: list[torch.nn.Linear]) -> torch.nn.Module:
-    """One dynamic int8 Linear for ``linears`` stacked (they share their input), per-channel weights.
+def int8_linear(linear: torch.nn.Linear) -> torch.nn.Module:
+    """A dynamic int8 Linear with per-channel weights: ``quantize_dynamic``'s numbers, packed once.
 
     The same numbers as ``torch.ao.quantization.quantize_dynamic`` with ``per_channel_dynamic_qconfig``,
-    but packed once (its ``from_float`` packs a full-size placeholder first) and, for stacks,
-    concatenated as int8 rather than float: about half the load time at Janus-Pro-1B's size.
+    without its ``from_float``'s packing of a full-size placeholder first.
     """
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    parts = []
-    for linear in linears:
-        observer = per_channel_dynamic_qconfig.weight()
-        observer(linear.weight)
-        scale, zero_point = observer.calculate_qparams()
-        parts.append(
-            torch.quantize_per_channel(
-                linear.weight.detach().float(), scale.double(), zero_point.long(), 0, torch.qint8
-            )
-        )
-    weight = parts[0]
-    if len(parts) > 1:  # per-channel: stacking the int8 rows is stacking the float rows, then quantizing
-        weight = torch._make_per_channel_quantized_tensor(
-            torch.cat([part.int_repr() for part in parts]),
-            torch.cat([part.q_per_channel_scales() for part in parts]),
-            torch.cat([part.q_per_channel_zero_points() for part in parts]),
-            0,
-        )
-    bias = None
-    if any(linear.bias is not None for linear in linears):
-        bias = torch.cat(
-            [
-                linear.bias.detach().float() if linear.bias is not None else torch.zeros(linear.out_features)
-                for linear in linears
-            ]
-        )
+    weight = linear.weight.detach().float()
+    observer = per_channel_dynamic_qconfig.weight()
+    observer(weight)
+    scale, zero_point = observer.calculate_qparams()
+    qweight = torch.quantize_per_channel(weight, scale.double(), zero_point.long(), 0, torch.qint8)
+    bias = linear.bias.detach().float() if linear.bias is not None else None
     module = DynamicLinear(1, 1, bias_=bias is not None)  # a 1 x 1 placeholder, replaced below
-    module.set_weight_bias(weight, bias)
-    module.in_features = int(linears[0].in_features)
-    module.out_features = int(weight.shape[0])
+    module.set_weight_bias(qweight, bias)
+    module.in_features = int(linear.in_features)
+    module.out_features = int(linear.out_features)
     return module
 
 
@@ -360,8 +348,9 @@ def load_janus(
     check_checkpoint(folder, config)
     resolved = resolve_device(device)
     chosen = resolve_precision(precision, resolved)
-    dtype = torch.bfloat16 if chosen is Precision.BFLOAT16 else torch.float32
+    dtype: Any = {Precision.BFLOAT16: torch.bfloat16, Precision.INT8: "auto"}.get(chosen, torch.float32)
     with memory_guard(f"loading {folder}", resolved), quiet_transformers():
+        # int8 loads the checkpoint's own dtype (mapped, about 1 s for bfloat16) and quantizes from it
         model: Any = JanusForConditionalGeneration.from_pretrained(folder, dtype=dtype, local_files_only=True)
         model = model.to(resolved).eval()
         if resolved.type == "cpu":

@@ -126,26 +126,25 @@ def use_cpu_decode_attention(model: Any) -> None:
     model.model.language_model.config._attn_implementation = CPU_DECODE_ATTENTION
 
 
-Stacker = Callable[[list[nn.Linear]], nn.Module]
-
-
-def stack_linears(linears: list[nn.Linear]) -> nn.Module:
-    """One float Linear whose outputs are those of ``linears``, in order (they share their input)."""
+def stack_linears(linears: list[nn.Linear]) -> nn.Linear:
+    """One Linear whose outputs are those of ``linears``, in order (they share their input); a missing bias is zero."""
     first = linears[0]
-    stacked = nn.Linear(first.in_features, sum(int(x.out_features) for x in linears), bias=first.bias is not None)
-    stacked.weight.data = torch.cat([linear.weight.data for linear in linears])
-    if first.bias is not None:
-        stacked.bias.data = torch.cat([linear.bias.data for linear in linears if linear.bias is not None])
+    weight = torch.cat([linear.weight.detach() for linear in linears])
+    stacked = nn.Linear(first.in_features, weight.shape[0], bias=False, device="meta")  # no random init
+    stacked.weight = nn.Parameter(weight, requires_grad=first.weight.requires_grad)
+    if any(linear.bias is not None for linear in linears):
+        bias = [x.bias.detach() if x.bias is not None else weight.new_zeros(x.out_features) for x in linears]
+        stacked.bias = nn.Parameter(torch.cat(bias), requires_grad=first.weight.requires_grad)
     return stacked
 
 
 class GateUpMLP(nn.Module):
     """A LLaMA MLP, ``down(act(gate(x)) * up(x))``, with gate and up stacked in one product."""
 
-    def __init__(self, mlp: Any, stack: Stacker = stack_linears) -> None:
+    def __init__(self, mlp: Any) -> None:
         super().__init__()
         self.width = int(mlp.gate_proj.out_features)
-        self.gate_up = stack([mlp.gate_proj, mlp.up_proj])
+        self.gate_up: nn.Module = stack_linears([mlp.gate_proj, mlp.up_proj])
         self.down_proj: nn.Module = mlp.down_proj
         self.act_fn: Callable[[torch.Tensor], torch.Tensor] = mlp.act_fn
 
@@ -162,10 +161,10 @@ class StackedProjection(nn.Module):
     cost one product. A part called on another tensor computes afresh: always the same answer.
     """
 
-    def __init__(self, linears: list[nn.Linear], stack: Stacker = stack_linears) -> None:
+    def __init__(self, linears: list[nn.Linear]) -> None:
         super().__init__()
         self.sizes = [int(linear.out_features) for linear in linears]
-        self.stacked = stack(linears)
+        self.stacked: nn.Module = stack_linears(linears)
         self._latest: tuple[torch.Tensor, list[torch.Tensor], set[int]] | None = None
 
     def part(self, index: int, hidden: torch.Tensor) -> torch.Tensor:
@@ -191,11 +190,11 @@ class ProjectionPart(nn.Module):
         return self.stack.part(self.index, hidden)
 
 
-def fuse_projections(model: Any, stack: Stacker = stack_linears) -> None:
-    """In every decoder layer, stack q/k/v and the MLP's gate/up; ``stack`` builds each product."""
+def fuse_projections(model: Any) -> None:
+    """In every decoder layer, stack q/k/v and the MLP's gate/up, each into one Linear."""
     for layer in model.model.language_model.layers:
-        layer.mlp = GateUpMLP(layer.mlp, stack)
+        layer.mlp = GateUpMLP(layer.mlp)
         attention = layer.self_attn
-        stack_qkv = StackedProjection([attention.q_proj, attention.k_proj, attention.v_proj], stack)
+        stack_qkv = StackedProjection([attention.q_proj, attention.k_proj, attention.v_proj])
         for index, name in enumerate(("q_proj", "k_proj", "v_proj")):
             setattr(attention, name, ProjectionPart(stack_qkv, index))
