@@ -153,3 +153,32 @@ def test_int8_backend_fuses_and_drafts_like_before(tiny_janus_dir):
     assert isinstance(backend.model.model.language_model.layers[0].mlp, GateUpMLP)
     answer = backend.generate([build_prompt()], [random_image(13)], max_new_tokens=8)[0]
     assert len(answer.token_ids) > 0
+
+
+def _copy_checkpoint(source, destination, dtype):
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, destination)
+    tensors = load_file(str(source / "model.safetensors"))
+    save_file({k: v.to(dtype) for k, v in tensors.items()}, str(destination / "model.safetensors"))
+    config = json.loads((destination / "config.json").read_text())
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    (destination / "config.json").write_text(json.dumps(config))
+    return destination
+
+
+def test_int8_from_a_bfloat16_checkpoint_equals_int8_from_its_float32_copy(tiny_janus_dir, tmp_path):
+    """int8 loads the checkpoint's own bfloat16 and upcasts layer by layer: same model as loading float32."""
+    bf16 = _copy_checkpoint(tiny_janus_dir, tmp_path / "bf16", torch.bfloat16)
+    upcast = _copy_checkpoint(bf16, tmp_path / "fp32", torch.float32)
+    from_bf16 = load_janus(bf16, device="cpu", precision="int8")
+    from_fp32 = load_janus(upcast, device="cpu", precision="int8")
+    buffers = dict(from_fp32.model.named_buffers())
+    assert {name: b.dtype for name, b in from_bf16.model.named_buffers()} == {n: b.dtype for n, b in buffers.items()}
+    assert all(torch.equal(b, buffers[name]) for name, b in from_bf16.model.named_buffers())
+    prompts, images = [build_prompt(), build_prompt(expert_findings=["Edema"])], [random_image(3), random_image(4)]
+    expected = from_fp32.generate(prompts, images, max_new_tokens=12)
+    assert from_bf16.generate(prompts, images, max_new_tokens=12) == expected
