@@ -294,7 +294,7 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def read_speed(row: dict[str, Any]) -> str:
-    speeds = [s for s in row.get("memory_read_gbs") or [] if s is not None]
+    speeds = [s for s in row["memory_read_gbs"] if s is not None]  # None on a GPU
     return " / ".join(f"{s:.1f}" for s in speeds) or "--"
 
 

@@ -266,8 +266,8 @@ def quantize_int8(model: Any) -> Any:
     (:func:`fuse_projections`). Weights are quantized per output channel, exactly as PyTorch's
     ``quantize_dynamic`` with its per-channel config does, from float32 copies made one layer at a
     time, on every CPU thread; activations are quantized per call, so a row's numbers depend a
-    little on its batch. The model may arrive in the checkpoint's bfloat16: whatever is not
-    quantized is made float32 at the end, so only one layer is ever held in float32 twice.
+    little on its batch. The model may arrive in the checkpoint's bfloat16: float32 copies exist
+    only for the layers being quantized, and whatever is not quantized is made float32 at the end.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the kernels are what we measure
