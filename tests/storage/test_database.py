@@ -6,9 +6,10 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from januscxr.storage.database import Database, open_database
+from januscxr.storage.database import Database, migration_config, open_database
 from januscxr.storage.tables import Base
 
 
@@ -20,7 +21,8 @@ def test_migrations_match_the_tables(db: Database) -> None:
 
 def test_migrations_are_recorded_and_reapplied_as_no_ops(db: Database) -> None:
     with db.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        head = ScriptDirectory.from_config(migration_config()).get_current_head()
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
     again = open_database(db.engine.url.render_as_string(hide_password=False))
     again.dispose()
 

@@ -2,6 +2,6 @@
 
 from januscxr.io.dicom import read_dicom
 from januscxr.io.raster import read_raster
-from januscxr.io.reader import IMAGE_SUFFIXES, find_images, read_image
+from januscxr.io.reader import IMAGE_SUFFIXES, ImageFormat, find_images, read_image, sniff_format
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "read_dicom", "read_image", "read_raster"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFormat", "find_images", "read_dicom", "read_image", "read_raster", "sniff_format"]

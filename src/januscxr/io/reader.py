@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from januscxr.errors import ImageReadError, ImageTooSmallError, LateralViewError
 from januscxr.io.dicom import read_dicom
@@ -36,15 +37,32 @@ def read_image(path: str | Path, *, require_frontal: bool = True) -> Image:
         Wrong modality or body part, a lateral view, or an image too small to read.
     """
     path = Path(path)
-    head = _read_head(path)
-    if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
-        image = read_raster(path)
-    elif head[128:132] == b"DICM" or path.suffix.lower() in {".dcm", ".dicom", ".dic"}:
-        image = read_dicom(path)
-    else:
-        raise ImageReadError(f"{path}: not an image; expected DICOM, PNG or JPEG")
+    kind = sniff_format(path)
+    image = read_dicom(path) if kind == "dicom" else read_raster(path)
     _check_readable(image, path, require_frontal=require_frontal)
     return image
+
+
+ImageFormat = Literal["dicom", "png", "jpeg"]
+
+
+def sniff_format(path: str | Path) -> ImageFormat:
+    """The file's format from its first bytes (a DICOM without preamble is known by its suffix).
+
+    Raises
+    ------
+    ImageReadError
+        Missing, unreadable, empty or not DICOM, PNG or JPEG.
+    """
+    path = Path(path)
+    head = _read_head(path)
+    if head.startswith(_PNG_MAGIC):
+        return "png"
+    if head.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    if head[128:132] == b"DICM" or path.suffix.lower() in {".dcm", ".dicom", ".dic"}:
+        return "dicom"
+    raise ImageReadError(f"{path}: not an image; expected DICOM, PNG or JPEG")
 
 
 def _read_head(path: Path) -> bytes:

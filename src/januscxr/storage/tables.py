@@ -130,11 +130,14 @@ class Study(Base):
 
 class Image(Base):
     __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("content_sha256", name="uq_images_content_sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     file_path: Mapped[str] = mapped_column(Text)  # relative to the data folder
+    original_name: Mapped[str | None] = mapped_column(String(255))  # the file name it arrived under
+    content_sha256: Mapped[str | None] = mapped_column(String(64))  # de-duplicates re-sent files
     display_path: Mapped[str | None] = mapped_column(Text)  # 8-bit PNG for the viewer
     view_position: Mapped[str | None] = mapped_column(String(16))
     rows: Mapped[int | None] = mapped_column(Integer)
@@ -246,6 +249,17 @@ class AuditEvent(Base):
     study_id: Mapped[int | None] = mapped_column(Integer, index=True)
     report_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LoginCounter(Base):
+    """Failed logins of one account (``user:<name>``) or one address (``ip:<addr>``) in the current
+    window. Counted with a row lock (SQLite: the IMMEDIATE write lock), so concurrent attempts queue."""
+
+    __tablename__ = "login_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReadingSession(Base):
