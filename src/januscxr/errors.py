@@ -15,6 +15,10 @@ class ImageReadError(JanusCxrError):
     """The file is not an image januscxr can read: unknown format, truncated or corrupt."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image whose declared size is over the pixel limit; refused before its pixels are decoded."""
+
+
 class UnsupportedImageError(JanusCxrError):
     """The file is an image but not a chest radiograph januscxr accepts."""
 

@@ -84,6 +84,33 @@ class Image:
 
 
 @dataclass(frozen=True)
+class ImageHeader:
+    """What a file says about itself without decoding its pixels (``januscxr.io.read_header``).
+
+    DICOM files carry the identifiers and patient attributes; PNG and JPEG only their size.
+    Text values are stripped and None when absent or empty.
+    """
+
+    source: str
+    format: str  # "dicom" | "png" | "jpeg"
+    rows: int | None = None
+    columns: int | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    accession_number: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    patient_sex: PatientSex = PatientSex.UNKNOWN
+    patient_age_years: float | None = None
+    study_date: str | None = None
+    study_description: str | None = None
+    modality: str | None = None
+    body_part_examined: str | None = None
+    view_position: ViewPosition = ViewPosition.UNKNOWN
+
+
+@dataclass(frozen=True)
 class FindingResult:
     """The classifier's call on one finding for one image."""
 

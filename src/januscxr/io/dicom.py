@@ -40,29 +40,31 @@ def read_dicom(path: str | Path) -> Image:
         The object is not a chest radiograph.
     """
     path = Path(path)
-    dataset = _read_dataset(path)
+    dataset = read_dataset(path)
     _check_chest_radiograph(dataset, path)
     pixels = _decode_pixels(dataset, path)
     return Image(
         pixels=pixels,
         source=str(path),
-        study_instance_uid=_text(dataset, "StudyInstanceUID"),
-        series_instance_uid=_text(dataset, "SeriesInstanceUID"),
-        sop_instance_uid=_text(dataset, "SOPInstanceUID"),
-        view_position=ViewPosition.from_dicom(_text(dataset, "ViewPosition")),
-        image_laterality=_text(dataset, "ImageLaterality") or _text(dataset, "Laterality"),
-        patient_age_years=parse_age_string(_text(dataset, "PatientAge")),
-        patient_sex=_patient_sex(_text(dataset, "PatientSex")),
+        study_instance_uid=dicom_text(dataset, "StudyInstanceUID"),
+        series_instance_uid=dicom_text(dataset, "SeriesInstanceUID"),
+        sop_instance_uid=dicom_text(dataset, "SOPInstanceUID"),
+        view_position=ViewPosition.from_dicom(dicom_text(dataset, "ViewPosition")),
+        image_laterality=dicom_text(dataset, "ImageLaterality") or dicom_text(dataset, "Laterality"),
+        patient_age_years=parse_age_string(dicom_text(dataset, "PatientAge")),
+        patient_sex=patient_sex(dicom_text(dataset, "PatientSex")),
         pixel_spacing_mm=_pixel_spacing(dataset),
-        modality=_text(dataset, "Modality"),
-        body_part_examined=_text(dataset, "BodyPartExamined"),
+        modality=dicom_text(dataset, "Modality"),
+        body_part_examined=dicom_text(dataset, "BodyPartExamined"),
         column_toward_patient_left=_column_toward_patient_left(dataset),
     )
 
 
-def _read_dataset(path: Path) -> Dataset:
+def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> Dataset:
+    """``pydicom.dcmread`` with its many failure types turned into one ImageReadError naming the file."""
+    path = Path(path)
     try:
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as error:
         raise ImageReadError(f"{path}: not a DICOM file ({error})") from error
     except Exception as error:  # pydicom raises many types on truncated or corrupt files
@@ -70,10 +72,10 @@ def _read_dataset(path: Path) -> Dataset:
 
 
 def _check_chest_radiograph(dataset: Dataset, path: Path) -> None:
-    modality = (_text(dataset, "Modality") or "").upper()
+    modality = (dicom_text(dataset, "Modality") or "").upper()
     if modality and modality not in RADIOGRAPHY_MODALITIES:
         raise WrongModalityError(f"{path}: Modality is {modality}; expected a radiograph (CR or DX)")
-    body_part = (_text(dataset, "BodyPartExamined") or "").upper()
+    body_part = (dicom_text(dataset, "BodyPartExamined") or "").upper()
     if body_part and not any(word in body_part for word in CHEST_BODY_PART_WORDS):
         raise WrongBodyPartError(f"{path}: Body Part Examined is {body_part}; expected CHEST")
     if "PixelData" not in dataset and "FloatPixelData" not in dataset:
@@ -126,7 +128,8 @@ def _apply_voi(values: np.ndarray, dataset: Dataset) -> FloatArray | None:
     return None
 
 
-def _text(dataset: Dataset, keyword: str) -> str | None:
+def dicom_text(dataset: Dataset, keyword: str) -> str | None:
+    """An attribute as stripped text (multi-values joined by backslash); None when absent or empty."""
     value = dataset.get(keyword)
     if value is None or value == "":
         return None
@@ -144,7 +147,7 @@ def parse_age_string(value: str | None) -> float | None:
     return round(number / per_year, 3) if per_year else None
 
 
-def _patient_sex(value: str | None) -> PatientSex:
+def patient_sex(value: str | None) -> PatientSex:
     code = (value or "").strip().upper()
     return PatientSex(code) if code in {"M", "F", "O"} else PatientSex.UNKNOWN
 
