@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from januscxr.eval.reader_study import (
     compare_arms,
     fit_mixed_model,
     relative_reduction,
+    study_design,
     wilson_interval,
 )
 from januscxr.eval.reads import REQUIRED_COLUMNS, Arm, Preference, Read, read_reads, write_reads
@@ -182,3 +184,43 @@ def test_empty_file_and_extra_columns(tmp_path: Path) -> None:
 
 def _read(case: str, reader: str, arm: Arm, time_s: float) -> Read:
     return Read(case, reader, arm, time_s, 4, 4.0, Preference.NO_PREFERENCE, 1)
+
+
+def test_the_papers_design_fits_without_a_case_effect_and_recovers_the_effect() -> None:
+    # 297 cases read once each, arm drawn per case, 6 readers: a case intercept is not identifiable.
+    reads = generate_reader_study(n_readers=6, n_cases=297, seed=4, design="per_case")
+    assert len(reads) == 297 and len({r.case_id for r in reads}) == 297
+    design = study_design(reads)
+    assert design.reader_effect and not design.case_effect and design.cases_in_both_arms == 0
+    fit = fit_mixed_model(reads, "reading_time_s")
+    assert fit.formula == "y ~ arm + (1 | reader)" and fit.case_variance is None
+    assert "0 of 297 cases were read in both arms" in fit.reason
+    assert fit.converged and not any("Hessian" in w for w in fit.warnings)
+    assert fit.ci[0] <= PLANTED <= fit.ci[1]
+
+
+def test_a_crossed_design_keeps_both_random_intercepts() -> None:
+    design = study_design(generate_reader_study(n_readers=3, n_cases=10, seed=0))
+    assert design.reader_effect and design.case_effect and design.formula == "y ~ arm + (1 | reader) + (1 | case)"
+
+
+def test_a_fit_that_does_not_converge_gives_no_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    from januscxr.eval import reader_study
+
+    real_fit = reader_study._fit
+
+    def failing_fit(*args: object) -> object:
+        warnings.warn(
+            "Hessian matrix at the estimated parameter values is not positive definite.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+        return real_fit(*args)
+
+    monkeypatch.setattr(reader_study, "_fit", failing_fit)
+    with pytest.raises(EvaluationInputError, match="did not converge.*no estimate"):
+        fit_mixed_model(generate_reader_study(n_readers=3, n_cases=10, seed=0))
+    analysis = analyze_reader_study(generate_reader_study(n_readers=3, n_cases=10, seed=0))
+    assert analysis.mixed_model is None and "no estimate is reported" in analysis.notes[0]

@@ -129,7 +129,10 @@ def study_command(
     )
     if analysis["mixed_model"] is not None:
         m = analysis["mixed_model"]
-        typer.echo(f"mixed model: effect {m['effect']:.1f} s [{m['ci'][0]:.1f}, {m['ci'][1]:.1f}]")
+        typer.echo(f"mixed model {m['formula']}: effect {m['effect']:.1f} s [{m['ci'][0]:.1f}, {m['ci'][1]:.1f}]")
+        typer.echo(f"  model chosen from the design: {m['reason']}")
+    for note in analysis["notes"]:
+        typer.echo(f"note: {note}")
     typer.echo(f"wrote {out / 'study.json'}, {out / 'study.md'}")
 
 
@@ -139,13 +142,20 @@ def synthetic_study_command(
         "synthetic-reads.csv"
     ),
     n_readers: Annotated[int, typer.Option(help="Readers.")] = 6,
-    n_cases: Annotated[int, typer.Option(help="Cases; each is read by every reader in both arms.")] = 50,
+    n_cases: Annotated[int, typer.Option(help="Cases.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    design: Annotated[
+        str,
+        typer.Option(
+            help="crossed: every reader reads every case in both arms; per_case: each case read once, "
+            "in an arm drawn per case (the Janus-Pro-CXR trial)."
+        ),
+    ] = "crossed",
 ) -> None:
     """Write a SYNTHETIC reader study with a planted effect (146.6 s standard, 119.4 s assisted)."""
     from januscxr.eval.runs import write_synthetic_study
 
-    path = write_synthetic_study(out, n_readers=n_readers, n_cases=n_cases, seed=seed)
+    path = write_synthetic_study(out, n_readers=n_readers, n_cases=n_cases, seed=seed, design=design)
     typer.echo(f"wrote {path}: {2 * n_readers * n_cases} synthetic reads")
 
 

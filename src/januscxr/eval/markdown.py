@@ -165,11 +165,12 @@ def render_study(analysis: ReaderStudyAnalysis) -> str:
         lines += [
             "## Linear mixed model of reading time",
             "",
-            "`reading_time_s ~ arm + (1 | reader) + (1 | case)`, REML (statsmodels MixedLM, crossed variance components).",
+            f"`{m.formula.replace('y ~', 'reading_time_s ~', 1)}`, REML (statsmodels MixedLM); chosen from the design: {m.reason}.",
             "",
             f"- Effect of AI assistance: **{m.effect:.1f} s** ({m.ci[0]:.1f} to {m.ci[1]:.1f}), SE {m.se:.2f}, p {_p(m.p_value)}",
             f"- Standard-arm intercept: {m.intercept:.1f} s",
-            f"- Variances: reader {m.reader_variance:.1f}, case {m.case_variance:.1f}, residual {m.residual_variance:.1f} (s²)",
+            f"- Variances: reader {_variance(m.reader_variance)}, case {_variance(m.case_variance)}, "
+            f"residual {m.residual_variance:.1f} (s²)",
             f"- Converged: {'yes' if m.converged else 'NO'}"
             + (f"; warnings: {'; '.join(m.warnings)}" if m.warnings else ""),
         ]
@@ -236,3 +237,7 @@ def _p(value: float) -> str:
     if math.isnan(value):
         return "–"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _variance(value: float | None) -> str:
+    return "not in the model" if value is None else f"{value:.1f}"

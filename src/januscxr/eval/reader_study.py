@@ -3,8 +3,9 @@
 For reading time, quality score and agreement score: mean and SD per arm, the difference
 (AI-assisted minus standard) with a Welch 95% CI, Welch's t-test and the Mann-Whitney U test.
 Those two treat reads as independent, which they are not when readers and cases recur; the
-linear mixed model does not: ``outcome ~ arm`` with crossed random intercepts for reader and
-case (statsmodels MixedLM, variance components within a single group), fitted by REML. Expert
+linear mixed model does not: ``outcome ~ arm`` with the random intercepts for reader and case
+that the design identifies (:func:`study_design`; statsmodels MixedLM, REML); a fit that does
+not converge gives no estimate. Expert
 preference rates are counted per case with Wilson intervals; reading time is also compared
 within subgroups by the number of findings in the case. Input columns: :mod:`januscxr.eval.reads`.
 """
@@ -15,6 +16,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +66,8 @@ class RelativeChange:
 
 @dataclass(frozen=True)
 class MixedModelFit:
-    """``outcome ~ arm + (1 | reader) + (1 | case)``: the arm effect (assisted minus standard)."""
+    """The arm effect (assisted minus standard) from the model the design identifies (``formula``,
+    chosen by :func:`study_design` for the ``reason`` given); None variances: not in the model."""
 
     outcome: str
     effect: float
@@ -72,11 +75,13 @@ class MixedModelFit:
     ci: tuple[float, float]
     p_value: float
     intercept: float
-    reader_variance: float
-    case_variance: float
+    reader_variance: float | None
+    case_variance: float | None
     residual_variance: float
     converged: bool
     warnings: tuple[str, ...]
+    formula: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,12 +209,18 @@ def relative_reduction(
 
 
 def fit_mixed_model(reads: Sequence[Read], outcome: str = "reading_time_s", *, level: float = 0.95) -> MixedModelFit:
-    """Fit ``outcome ~ assisted`` with crossed random reader and case intercepts (REML).
+    """Fit ``outcome ~ assisted`` with the random intercepts the study's design can identify (REML).
+
+    A reader intercept needs two readers or more with repeated reads; a case intercept needs
+    cases read in both arms: a case read in only one arm (the Janus-Pro-CXR trial read each case
+    once, in an arm drawn per case) carries no information on its own effect apart from the
+    residual, and a model that asks for it cannot be identified. :func:`study_design` says which
+    model was chosen and why.
 
     Parameters
     ----------
     reads : sequence of Read
-        At least two readers and two cases, both arms present.
+        Two readers or more, two cases or more, both arms present.
     outcome : {"reading_time_s", "quality_score", "agreement_score"}
         The column modelled.
     level : float
@@ -218,16 +229,92 @@ def fit_mixed_model(reads: Sequence[Read], outcome: str = "reading_time_s", *, l
     Returns
     -------
     MixedModelFit
-        Convergence warnings from statsmodels are kept in ``warnings``, not hidden.
-    """
-    import pandas as pd  # type: ignore[import-untyped]
-    import statsmodels.formula.api as smf  # type: ignore[import-untyped]
+        Non-fatal statsmodels warnings (an estimate on the boundary) are kept in ``warnings``.
 
+    Raises
+    ------
+    EvaluationInputError
+        Too few readers or cases, or a fit that did not converge: no estimate is returned then.
+    """
     n_readers, n_cases = len({r.reader_id for r in reads}), len({r.case_id for r in reads})
     if n_readers < 2 or n_cases < 2 or len({r.arm for r in reads}) < 2:
         raise EvaluationInputError(
             f"{n_readers} reader(s), {n_cases} case(s); expected 2 or more of each and both arms"
         )
+    design = study_design(reads)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit, variances = _fit(reads, outcome, design)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            raise EvaluationInputError(f"mixed model of {outcome} could not be fitted ({error})") from error
+    messages = tuple(dict.fromkeys(str(w.message) for w in caught))
+    for message in messages:
+        logger.warning("MixedLM %s: %s", outcome, message)
+    failed = [m for m in messages if any(word in m.lower() for word in _NOT_CONVERGED)]
+    if not bool(getattr(fit, "converged", True)) or failed:
+        raise EvaluationInputError(
+            f"the model of {outcome} ({design.formula}) did not converge ({'; '.join(failed) or 'no convergence'}); "
+            "no estimate is reported"
+        )
+    low, high = np.asarray(fit.conf_int(alpha=1.0 - level)).astype(np.float64)[1]
+    return MixedModelFit(
+        outcome=outcome,
+        effect=float(fit.params.iloc[1]),
+        se=float(fit.bse.iloc[1]),
+        ci=(float(low), float(high)),
+        p_value=float(fit.pvalues.iloc[1]),
+        intercept=float(fit.params.iloc[0]),
+        reader_variance=variances.get("reader"),
+        case_variance=variances.get("case"),
+        residual_variance=float(fit.scale),
+        converged=True,
+        warnings=messages,
+        formula=design.formula,
+        reason=design.reason,
+    )
+
+
+# statsmodels' words for a fit whose estimates cannot be trusted.
+_NOT_CONVERGED = ("failed to converge", "did not converge", "not positive definite", "singular matrix")
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """Which random intercepts the reads can identify, the formula fitted and why."""
+
+    reader_effect: bool
+    case_effect: bool
+    cases_in_both_arms: int
+    formula: str
+    reason: str
+
+
+def study_design(reads: Sequence[Read]) -> StudyDesign:
+    """Choose the model from the design: a reader intercept when readers repeat, a case intercept
+    only when cases were read in both arms (otherwise it is confounded with the residual)."""
+    arms_of_case: dict[str, set[Arm]] = {}
+    reads_of_reader: dict[str, int] = {}
+    for read in reads:
+        arms_of_case.setdefault(read.case_id, set()).add(read.arm)
+        reads_of_reader[read.reader_id] = reads_of_reader.get(read.reader_id, 0) + 1
+    both = sum(len(arms) == 2 for arms in arms_of_case.values())
+    reader = len(reads_of_reader) >= 2 and max(reads_of_reader.values()) >= 2
+    case = both >= 2
+    terms = ["arm", *(["(1 | reader)"] if reader else []), *(["(1 | case)"] if case else [])]
+    reasons = [
+        f"{both} of {len(arms_of_case)} cases were read in both arms"
+        + ("" if case else ", so a case effect cannot be told from the residual and is left out"),
+        f"{len(reads_of_reader)} readers" + (" with repeated reads" if reader else " without repeated reads"),
+    ]
+    return StudyDesign(reader, case, both, f"y ~ {' + '.join(terms)}", "; ".join(reasons))
+
+
+def _fit(reads: Sequence[Read], outcome: str, design: StudyDesign) -> tuple[Any, dict[str, float]]:
+    """The fitted statsmodels result and its variance components by name."""
+    import pandas as pd  # type: ignore[import-untyped]
+    import statsmodels.formula.api as smf  # type: ignore[import-untyped]
+
     frame = pd.DataFrame(
         {
             "y": _values(reads, outcome, None),
@@ -236,37 +323,23 @@ def fit_mixed_model(reads: Sequence[Read], outcome: str = "reading_time_s", *, l
             "case": [r.case_id for r in reads],
         }
     )
-    model = smf.mixedlm(
-        "y ~ assisted",
-        frame,
-        groups=np.zeros(len(frame)),  # one group: reader and case effects are crossed variance components
-        re_formula="0",
-        vc_formula={"reader": "0 + C(reader)", "case": "0 + C(case)"},
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = model.fit(reml=True)
-        except (np.linalg.LinAlgError, ValueError) as error:
-            raise EvaluationInputError(f"mixed model of {outcome} could not be fitted ({error})") from error
-    messages = tuple(dict.fromkeys(str(w.message) for w in caught))
-    for message in messages:
-        logger.warning("MixedLM %s: %s", outcome, message)
-    variances = dict(zip(model.exog_vc.names, np.asarray(fit.vcomp, dtype=np.float64), strict=True))
-    low, high = np.asarray(fit.conf_int(alpha=1.0 - level)).astype(np.float64)[1]
-    return MixedModelFit(
-        outcome=outcome,
-        effect=float(fit.fe_params.iloc[1]),
-        se=float(fit.bse_fe.iloc[1]),
-        ci=(float(low), float(high)),
-        p_value=float(fit.pvalues.iloc[1]),
-        intercept=float(fit.fe_params.iloc[0]),
-        reader_variance=float(variances["reader"]),
-        case_variance=float(variances["case"]),
-        residual_variance=float(fit.scale),
-        converged=bool(fit.converged),
-        warnings=messages,
-    )
+    if not design.reader_effect and not design.case_effect:
+        return smf.ols("y ~ assisted", frame).fit(), {}
+    if design.reader_effect and design.case_effect:
+        # One group: reader and case effects are crossed variance components.
+        model = smf.mixedlm(
+            "y ~ assisted",
+            frame,
+            groups=np.zeros(len(frame)),
+            re_formula="0",
+            vc_formula={"reader": "0 + C(reader)", "case": "0 + C(case)"},
+        )
+        fit = model.fit(reml=True)
+        names = model.exog_vc.names
+        return fit, dict(zip(names, map(float, np.asarray(fit.vcomp, dtype=np.float64)), strict=True))
+    name = "reader" if design.reader_effect else "case"
+    fit = smf.mixedlm("y ~ assisted", frame, groups=frame[name]).fit(reml=True)
+    return fit, {name: float(np.asarray(fit.cov_re, dtype=np.float64).ravel()[0])}
 
 
 def preference_rates(reads: Sequence[Read], *, level: float = 0.95) -> tuple[PreferenceRate, ...]:

@@ -232,9 +232,12 @@ def run_study(reads_csv: Path, out: Path, *, level: float = 0.95) -> dict[str, A
     return _write(result, out / "study.json", markdown.render_study(analysis), out / "study.md")
 
 
-def write_synthetic_study(path: Path, *, n_readers: int = 6, n_cases: int = 50, seed: int = 0) -> Path:
+def write_synthetic_study(
+    path: Path, *, n_readers: int = 6, n_cases: int = 50, seed: int = 0, design: str = "crossed"
+) -> Path:
     """Write a synthetic reader study CSV (every row marked ``synthetic=true``)."""
-    return write_reads(generate_reader_study(n_readers=n_readers, n_cases=n_cases, seed=seed), path)
+    reads = generate_reader_study(n_readers=n_readers, n_cases=n_cases, seed=seed, design=design)
+    return write_reads(reads, path)
 
 
 def to_jsonable(value: Any) -> Any:
