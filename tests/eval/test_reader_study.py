@@ -186,16 +186,17 @@ def _read(case: str, reader: str, arm: Arm, time_s: float) -> Read:
     return Read(case, reader, arm, time_s, 4, 4.0, Preference.NO_PREFERENCE, 1)
 
 
-def test_the_papers_design_fits_without_a_case_effect_and_recovers_the_effect() -> None:
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_the_papers_design_fits_without_a_case_effect_and_recovers_the_effect(seed: int) -> None:
     # 297 cases read once each, arm drawn per case, 6 readers: a case intercept is not identifiable.
-    reads = generate_reader_study(n_readers=6, n_cases=297, seed=4, design="per_case")
+    reads = generate_reader_study(n_readers=6, n_cases=297, seed=seed, design="per_case")
     assert len(reads) == 297 and len({r.case_id for r in reads}) == 297
     design = study_design(reads)
     assert design.reader_effect and not design.case_effect and design.cases_in_both_arms == 0
     fit = fit_mixed_model(reads, "reading_time_s")
     assert fit.formula == "y ~ arm + (1 | reader)" and fit.case_variance is None
     assert "0 of 297 cases were read in both arms" in fit.reason
-    assert fit.converged and not any("Hessian" in w for w in fit.warnings)
+    assert fit.converged and not fit.warnings
     assert fit.ci[0] <= PLANTED <= fit.ci[1]
 
 

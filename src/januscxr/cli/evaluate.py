@@ -156,7 +156,8 @@ def synthetic_study_command(
     from januscxr.eval.runs import write_synthetic_study
 
     path = write_synthetic_study(out, n_readers=n_readers, n_cases=n_cases, seed=seed, design=design)
-    typer.echo(f"wrote {path}: {2 * n_readers * n_cases} synthetic reads")
+    n_reads = n_cases if design == "per_case" else 2 * n_readers * n_cases
+    typer.echo(f"wrote {path}: {n_reads} synthetic reads ({design} design)")
 
 
 def _fmt(value: float | None) -> str:

@@ -275,8 +275,9 @@ def fit_mixed_model(reads: Sequence[Read], outcome: str = "reading_time_s", *, l
     )
 
 
-# statsmodels' words for a fit whose estimates cannot be trusted.
-_NOT_CONVERGED = ("failed to converge", "did not converge", "not positive definite", "singular matrix")
+# statsmodels' words for a fit whose standard errors cannot be trusted even when it says it converged
+# (a retry that succeeded after "failed to converge" leaves converged True and is fine).
+_NOT_CONVERGED = ("not positive definite", "singular matrix")
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,8 @@ def _fit(reads: Sequence[Read], outcome: str, design: StudyDesign) -> tuple[Any,
         names = model.exog_vc.names
         return fit, dict(zip(names, map(float, np.asarray(fit.vcomp, dtype=np.float64)), strict=True))
     name = "reader" if design.reader_effect else "case"
-    fit = smf.mixedlm("y ~ assisted", frame, groups=frame[name]).fit(reml=True)
+    # Powell first, then L-BFGS: statsmodels' default gradient search stalls on a handful of groups.
+    fit = smf.mixedlm("y ~ assisted", frame, groups=frame[name]).fit(reml=True, method=["powell", "lbfgs"])
     return fit, {name: float(np.asarray(fit.cov_re, dtype=np.float64).ravel()[0])}
 
 
