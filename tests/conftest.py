@@ -16,6 +16,24 @@ DATA = Path(os.environ.get("JANUSCXR_DATA", REPO.parent / "shared" / "data"))
 DIGITAL_XRAY_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_gate: read through the bundled chest-radiograph gate, not fake-gate")
+
+
+@pytest.fixture(autouse=True)
+def _fake_gate_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synthetic images are not chest radiographs: tests about something else read them through fake-gate.
+
+    The default gate of ``januscxr.pipeline`` (Python API, reading room) and of the CLI
+    (``JANUSCXR_GATE``, inherited by subprocesses) becomes fake-gate; tests marked
+    ``real_gate`` keep the bundled gate, and a ``gate=`` argument always wins.
+    """
+    if request.node.get_closest_marker("real_gate"):
+        return
+    monkeypatch.setattr("januscxr.pipeline.DEFAULT_GATE", "fake-gate")
+    monkeypatch.setenv("JANUSCXR_GATE", "fake-gate")
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or skip where it is absent."""

@@ -51,3 +51,51 @@ def test_heatmaps_can_be_skipped(write_cr):
     result = januscxr.read(write_cr(), classifier="fake-classifier", heatmaps=False)
     assert all(f.heatmap is None for f in result.findings.values())
     assert np.isfinite([f.probability for f in result.findings.values()]).all()
+
+
+class RefusingGate:
+    """Refuses everything, so tests can see that nothing is scored after a refusal."""
+
+    spec = None
+
+    def check(self, images):
+        from januscxr.models.base import GateDecision
+
+        return [GateDecision(accepted=False, reason="looks like random noise") for _ in images]
+
+
+def test_a_refused_image_is_never_scored(write_cr):
+    from januscxr.errors import NotChestRadiographError, exit_code_for
+    from januscxr.models.registry import load_classifier
+
+    classifier = load_classifier("fake-classifier")
+    path = write_cr(name="noise.dcm")
+    with pytest.raises(
+        NotChestRadiographError, match=r"noise\.dcm: not a frontal chest radiograph: looks like random noise"
+    ):
+        januscxr.read(path, classifier=classifier, gate=RefusingGate())
+    assert classifier.calls == 0
+    outcomes = list(read_many([path, path], classifier=classifier, gate=RefusingGate()))
+    assert [type(o).__name__ for _, o in outcomes] == ["NotChestRadiographError"] * 2
+    assert exit_code_for(outcomes[0][1]) == 4 and classifier.calls == 0
+
+
+def test_gate_is_an_argument_by_name_or_backend(write_cr):
+    from januscxr.models.registry import load_gate
+
+    fake = load_gate("fake-gate")
+    assert januscxr.read(write_cr(), classifier="fake-classifier", gate=fake).prediction.model_id == "fake-classifier"
+    assert fake.calls == 1
+    assert januscxr.read(write_cr(), classifier="fake-classifier", gate="fake-gate").findings
+
+
+@pytest.mark.real_gate
+def test_the_bundled_gate_is_the_default(tmp_path):
+    from PIL import Image as PILImage
+
+    from januscxr.errors import NotChestRadiographError
+
+    path = tmp_path / "noise.png"
+    PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256), dtype=np.uint8)).save(path)
+    with pytest.raises(NotChestRadiographError, match="not a frontal chest radiograph"):
+        januscxr.read(path)

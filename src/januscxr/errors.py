@@ -39,6 +39,10 @@ class ImageTooSmallError(UnsupportedImageError):
     """An image with too few pixels to read."""
 
 
+class NotChestRadiographError(UnsupportedImageError):
+    """The chest-radiograph gate refused the pixels: blank, noise, a photograph, a document, another modality..."""
+
+
 class ModelError(JanusCxrError):
     """A model cannot be found, loaded or verified."""
 

@@ -1,4 +1,4 @@
-"""io -> preprocess -> classify -> draft: one read of one chest radiograph.
+"""io -> gate -> preprocess -> classify -> draft: one read of one chest radiograph.
 
 Every model arrives as an argument; ``None`` means the bundled default, loaded once.
 """
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from januscxr.consistency import find_discordances
-from januscxr.errors import JanusCxrError, UnknownModelError
+from januscxr.errors import JanusCxrError, NotChestRadiographError, UnknownModelError
 from januscxr.io import read_image
-from januscxr.models.base import Classifier, Reporter
-from januscxr.models.registry import DEFAULT_CLASSIFIER, load_classifier, reporter_specs
+from januscxr.models.base import Classifier, Gate, Reporter
+from januscxr.models.registry import DEFAULT_CLASSIFIER, DEFAULT_GATE, load_classifier, load_gate, reporter_specs
 from januscxr.report import FindingsComposer
 from januscxr.report.compose import REPORTER_NAME
 from januscxr.types import Image, Prediction, ReadResult
@@ -27,6 +27,25 @@ DEFAULT_REPORTER = REPORTER_NAME
 def cached_classifier(name: str = DEFAULT_CLASSIFIER) -> Classifier:
     """A registered classifier, loaded and verified once per process."""
     return load_classifier(name)
+
+
+@cache
+def cached_gate(name: str = DEFAULT_GATE) -> Gate:
+    """A registered chest-radiograph gate, loaded and verified once per process."""
+    return load_gate(name)
+
+
+def check_chest_radiograph(image: Image, gate: Gate | str | None = None) -> None:
+    """Raise :class:`NotChestRadiographError` unless the gate accepts ``image`` as a frontal chest radiograph.
+
+    The gate looks at the pixels only: PNG and JPEG carry no header, and DICOM headers lie.
+    """
+    (decision,) = _gate(gate).check([image])
+    if not decision.accepted:
+        raise NotChestRadiographError(
+            f"{image.source}: not a frontal chest radiograph: {decision.reason}; "
+            "expected a frontal (PA or AP) chest radiograph"
+        )
 
 
 @cache
@@ -72,6 +91,7 @@ def read(
     heatmaps: bool = True,
     require_frontal: bool = True,
     check_consistency: bool = True,
+    gate: Gate | str | None = None,
 ) -> ReadResult:
     """Read one chest radiograph: calibrated findings, heatmaps and a draft report.
 
@@ -87,6 +107,9 @@ def read(
         Refuse lateral views (DICOM View Position).
     check_consistency
         Compare the draft with the classifier's flags (``ReadResult.discordances``).
+    gate
+        The chest-radiograph gate or its registered name (the bundled one by default); an image
+        it refuses raises :class:`~januscxr.errors.NotChestRadiographError` before any scoring.
 
     Examples
     --------
@@ -102,6 +125,7 @@ def read(
         heatmaps=heatmaps,
         started=start,
         check_consistency=check_consistency,
+        gate=gate,
     )
 
 
@@ -113,14 +137,17 @@ def read_image_value(
     heatmaps: bool = True,
     started: float | None = None,
     check_consistency: bool = True,
+    gate: Gate | str | None = None,
 ) -> ReadResult:
     """The same as :func:`read` for an :class:`Image` already in memory.
 
     ``check_consistency`` labels the draft and records where it disagrees with the classifier
     (:func:`januscxr.consistency.find_discordances`) in ``ReadResult.discordances``.
+    ``gate`` refuses anything but a frontal chest radiograph first (:func:`check_chest_radiograph`).
     """
     start = started if started is not None else time.perf_counter()
     loaded = time.perf_counter()
+    check_chest_radiograph(image, gate)
     model = _classifier(classifier)
     (prediction,) = model.predict([image], heatmaps=heatmaps)
     classified = time.perf_counter()
@@ -154,13 +181,19 @@ def read_batches(
     heatmaps: bool = True,
     require_frontal: bool = True,
     check_consistency: bool = True,
+    gate: Gate | str | None = None,
 ) -> Iterator[tuple[Path, ReadResult | JanusCxrError]]:
     """:func:`read_many`, drafting ``batch_size`` studies at once when ``reporter`` has ``draft_many``.
 
     A vision-language reporter decodes a batch in about the time of one study on a GPU; the
     drafts are the same as one by one. ``report_ms`` is the batch's drafting time shared evenly.
     """
-    options = {"heatmaps": heatmaps, "require_frontal": require_frontal, "check_consistency": check_consistency}
+    options = {
+        "heatmaps": heatmaps,
+        "require_frontal": require_frontal,
+        "check_consistency": check_consistency,
+        "gate": gate,
+    }
     draft_many = getattr(reporter, "draft_many", None)
     if draft_many is None or batch_size <= 1:
         yield from read_many(paths, classifier=classifier, reporter=reporter, **options)
@@ -178,6 +211,7 @@ def read_batches(
             start = time.perf_counter()
             try:
                 image = read_image(path, require_frontal=require_frontal)
+                check_chest_radiograph(image, gate)
             except JanusCxrError as error:
                 yield Path(path), error
                 continue
@@ -204,6 +238,12 @@ def read_batches(
 def _classifier(value: Classifier | str | None) -> Classifier:
     if value is None or isinstance(value, str):
         return cached_classifier(value or DEFAULT_CLASSIFIER)
+    return value
+
+
+def _gate(value: Gate | str | None) -> Gate:
+    if value is None or isinstance(value, str):
+        return cached_gate(value or DEFAULT_GATE)
     return value
 
 

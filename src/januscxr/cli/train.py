@@ -81,3 +81,26 @@ def classifier_command(
     for finding, stats in summary["validation"].items():
         low, high = stats["auc_ci95"]
         typer.echo(f"{finding:<20} AUC {stats['auc']:.3f} [{low:.3f}, {high:.3f}]  threshold {stats['threshold']:.3f}")
+
+
+@app.command("gate")
+def gate_command(
+    data_root: Annotated[
+        Path, typer.Argument(help="Folder holding kermany/, nih1000/ and fixtures/ (../shared/data).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the decoded cache and the exported gate.")] = Path("runs/gate"),
+    model_id: Annotated[str, typer.Option(help="Id of the exported gate.")] = "cxrgate-res64-kermany-nih",
+    version: Annotated[str, typer.Option(help="Version of the exported gate.")] = "0.1.0",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split, the made-up negatives and training.")] = 0,
+) -> None:
+    """Train the chest-radiograph gate and fit its thresholds on validation chest radiographs."""
+    import torch
+
+    from januscxr.training.gate_trainer import GateTrainConfig, export_gate, train_gate
+
+    logging.getLogger("januscxr").setLevel(logging.INFO)
+    torch.set_num_threads(1)  # small model: one thread is as fast and leaves the machine usable
+    network, summary = train_gate(GateTrainConfig(data_root=str(data_root), out_dir=str(out), seed=seed, epochs=epochs))
+    exported = export_gate(network, summary, out / f"{model_id}.safetensors", model_id=model_id, version=version)
+    typer.echo(json.dumps(exported, indent=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -33,6 +33,42 @@ class Reporter(Protocol):
     def draft(self, image: Image, findings: Mapping[Finding, FindingResult]) -> DraftReport:
         """A FINDINGS / IMPRESSION draft for a radiologist to review."""
         ...
+
+
+@runtime_checkable
+class Gate(Protocol):
+    """Decides whether an image is a frontal chest radiograph before any finding is scored."""
+
+    @property
+    def spec(self) -> GateSpec: ...
+
+    def check(self, images: Sequence[Image]) -> list[GateDecision]:
+        """One :class:`GateDecision` per image, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's call on one image: accepted, or refused with a reason in plain words."""
+
+    accepted: bool
+    reason: str | None = None  # "looks like random noise (chest probability 0.00 < 0.50)"
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """What the registry knows of a chest-radiograph gate before loading it (see :class:`ClassifierSpec`)."""
+
+    model_id: str
+    version: str
+    input_size: int
+    factory: Callable[[GateSpec, Path | None], Gate]
+    weights: str | None = None
+    sha256: str | None = None
+    model_card: str | None = None
+    description: str = ""
+    test_double: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Test doubles: a classifier with fixed probabilities. Never a default."""
+"""Test doubles: a classifier with fixed probabilities and a gate that accepts everything. Never a default."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from januscxr.labels import Finding
-from januscxr.models.base import ClassifierSpec
+from januscxr.models.base import ClassifierSpec, GateDecision, GateSpec
 from januscxr.models.heatmap import heatmap_laterality
 from januscxr.types import FindingResult, Image, Prediction
 
@@ -56,3 +56,23 @@ class FakeClassifier:
 
 def build_fake_classifier(spec: ClassifierSpec, weights: Path | None) -> FakeClassifier:
     return FakeClassifier(spec)
+
+
+class FakeGate:
+    """Accepts every image: for tests about something other than the gate. Never a default."""
+
+    def __init__(self, spec: GateSpec) -> None:
+        self._spec = spec
+        self.calls = 0
+
+    @property
+    def spec(self) -> GateSpec:
+        return self._spec
+
+    def check(self, images: Sequence[Image]) -> list[GateDecision]:
+        self.calls += 1
+        return [GateDecision(accepted=True) for _ in images]
+
+
+def build_fake_gate(spec: GateSpec, weights: Path | None) -> FakeGate:
+    return FakeGate(spec)

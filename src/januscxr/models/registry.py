@@ -1,4 +1,4 @@
-"""The named registry of classifier backends, and verified loading of their weights."""
+"""The named registry of classifiers, reporters and chest-radiograph gates; verified loading of weights."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from pathlib import Path
 
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
 from januscxr.labels import Finding
-from januscxr.models.base import Classifier, ClassifierSpec, ReporterSpec
+from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
 from januscxr.models.cxrnet_classifier import CxrNetClassifier
-from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier
+from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
+from januscxr.models.gate import CxrGate
 
 WEIGHTS_DIR = Path(str(files("januscxr.models") / "weights"))
 DEFAULT_CLASSIFIER = "cxrnet-res128-kermany-nih"
+DEFAULT_GATE = "cxrgate-res64-kermany-nih"
 
 _CLASSIFIERS: dict[str, ClassifierSpec] = {}
 _REPORTERS: dict[str, ReporterSpec] = {}
+_GATES: dict[str, GateSpec] = {}
 
 
 def register_classifier(spec: ClassifierSpec) -> None:
@@ -93,7 +96,7 @@ register_classifier(
 )
 
 
-def model_card_text(spec: ClassifierSpec) -> str | None:
+def model_card_text(spec: ClassifierSpec | GateSpec) -> str | None:
     """The model card's Markdown, from the package or the source checkout's docs/."""
     if spec.model_card is None:
         return None
@@ -102,6 +105,56 @@ def model_card_text(spec: ClassifierSpec) -> str | None:
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     return None
+
+
+def register_gate(spec: GateSpec) -> None:
+    _GATES[spec.model_id] = spec
+
+
+def gate_specs() -> list[GateSpec]:
+    return list(_GATES.values())
+
+
+def get_gate_spec(name: str) -> GateSpec:
+    try:
+        return _GATES[name]
+    except KeyError:
+        known = ", ".join(sorted(_GATES))
+        raise UnknownModelError(f"no chest-radiograph gate named {name!r}; registered: {known}") from None
+
+
+def load_gate(name: str = DEFAULT_GATE, *, weights_dir: Path | None = None) -> Gate:
+    """Build a registered chest-radiograph gate after checking its weights' sha256."""
+    spec = get_gate_spec(name)
+    weights = None
+    if spec.weights is not None:
+        weights = (weights_dir or WEIGHTS_DIR) / spec.weights
+        verify_weights(weights, spec.sha256)
+    return spec.factory(spec, weights)
+
+
+register_gate(
+    GateSpec(
+        model_id=DEFAULT_GATE,
+        version="2026.11.29",
+        input_size=64,
+        factory=CxrGate,
+        weights=f"{DEFAULT_GATE}.safetensors",
+        sha256="5ac6f5c47516a576f2ed87c03cbdad1ea52b3160935a0bcfa6136bd698e3b91a",
+        model_card=f"docs/model_cards/{DEFAULT_GATE}.md",
+        description="Refuses images that are not frontal chest radiographs: a tiny CNN, mirror symmetry and a Mahalanobis check.",
+    )
+)
+register_gate(
+    GateSpec(
+        model_id="fake-gate",
+        version="0",
+        input_size=0,
+        factory=build_fake_gate,
+        description="Accepts every image, for tests about something else; never the default.",
+        test_double=True,
+    )
+)
 
 
 def register_reporter(spec: ReporterSpec) -> None:
