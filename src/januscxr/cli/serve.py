@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,7 @@ def serve_command(
         watch_dir=watch,
         study_mode=study_mode,
     )
+    os.umask(0o077)  # whatever else the server writes (SQLite temporaries, exports) is private too
     app = create_app(settings)
     room: ReadingRoom = app.state.room
     with room.db.read() as session:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from januscxr.types import FloatArray, Laterality
+
+if TYPE_CHECKING:  # torch loads with the model, not with the registry
+    import torch
 
 # A finding is called right- or left-sided when this share of its heatmap lies on one side.
 LATERALITY_SHARE = 0.7
@@ -17,6 +21,8 @@ def gradcam(features: torch.Tensor, logits: torch.Tensor, indices: list[int]) ->
     ``features`` must require grad and ``logits`` be computed from it. Each map is
     ReLU(sum_c alpha_c A_c) with alpha_c the spatial mean gradient, scaled to max 1.
     """
+    import torch
+
     maps: list[FloatArray] = []
     for position, k in enumerate(indices):
         (grad,) = torch.autograd.grad(logits[0, k], features, retain_graph=position < len(indices) - 1)

@@ -1,22 +1,29 @@
 """The background worker pool: decode, classify and draft each new image, off the request path.
 
 Uploads and page loads only queue work here; a study shows on the worklist as pending until
-its result is stored. The pool runs ``pipeline.read_image_value`` in worker threads (torch
-and NumPy release the GIL) and stores PNGs and results through ``storage``; no tensor
-leaves this module.
+its result is stored. Decoding runs in a spawned child process (:class:`ImageDecoder`) with a
+time limit, so that one pathological file is abandoned instead of holding a worker; the model
+runs in worker threads (torch and NumPy release the GIL). PNGs and results are stored through
+``storage``; no tensor leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.pool import Pool
 from pathlib import Path
 
-from januscxr.errors import JanusCxrError, LateralViewError
-from januscxr.io import read_image
+from januscxr.errors import ImageReadError, ImageTooLargeError, JanusCxrError, LateralViewError
+from januscxr.io import read_header, read_image
+from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
 from januscxr.pipeline import cached_classifier, load_reporter, read_image_value
+from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.imaging import display_png, heatmap_png
 from januscxr.storage.database import Database
 from januscxr.storage.reports import ensure_report
@@ -31,6 +38,67 @@ from januscxr.types import Image, ViewPosition
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_READ_TIMEOUT_S = 60.0
+CHILD_START_TIMEOUT_S = 120.0
+
+
+class ReadTimeoutError(ImageReadError):
+    """Decoding one image took longer than the read time limit; it was abandoned."""
+
+
+class ImageDecoder:
+    """Reads images in a reusable spawned child process, abandoning any read over ``timeout_s``.
+
+    On a timeout the child is killed and the next read starts a fresh one. ``decode`` is called
+    in the child as ``decode(path, require_frontal=False)``; it must be a module-level function
+    (it is pickled by name). Images over ``max_pixels`` (from the header) are refused unread.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode: Callable[..., Image] = read_image,
+    ) -> None:
+        self.timeout_s, self.max_pixels, self._decode = timeout_s, max_pixels, decode
+        self._pool: Pool | None = None
+        self._lock = threading.Lock()
+
+    def read(self, path: Path) -> Image:
+        header = read_header(path)
+        if header.rows and header.columns and header.rows * header.columns > self.max_pixels:
+            raise ImageTooLargeError(
+                f"{path}: image is {header.columns}x{header.rows} px; expected at most {self.max_pixels:,} pixels"
+            )
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._start()
+            pending = self._pool.apply_async(self._decode, (str(path),), {"require_frontal": False})
+            try:
+                image: Image = pending.get(timeout=self.timeout_s)
+            except multiprocessing.TimeoutError:
+                self._kill()
+                raise ReadTimeoutError(f"AI failed: reading the image took longer than {self.timeout_s:g} s") from None
+        return image
+
+    def _start(self) -> Pool:
+        pool = multiprocessing.get_context("spawn").Pool(processes=1)
+        # The time limit is for reading, not for starting the child: wait until it has started and
+        # imported the decoder's module (unpickling the function as an argument imports it there).
+        pool.apply_async(callable, (self._decode,)).get(timeout=CHILD_START_TIMEOUT_S)
+        return pool
+
+    def close(self) -> None:
+        with self._lock:
+            self._kill()
+
+    def _kill(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()  # SIGTERM: stops a child stuck in C code too
+            self._pool.join()
+            self._pool = None
+
 
 class InferencePool:
     """Queue of image ids to read; ``submit`` returns at once."""
@@ -43,6 +111,9 @@ class InferencePool:
         classifier: Classifier | str | None = None,
         reporter: Reporter | str | None = None,
         workers: int = 1,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        decode: Callable[..., Image] = read_image,
     ) -> None:
         self.db = db
         self.data_dir = data_dir
@@ -51,6 +122,12 @@ class InferencePool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="januscxr-infer")
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._decoders: queue.SimpleQueue[ImageDecoder] = queue.SimpleQueue()
+        self._all_decoders = [
+            ImageDecoder(timeout_s=read_timeout_s, max_pixels=max_image_pixels, decode=decode) for _ in range(workers)
+        ]
+        for decoder in self._all_decoders:
+            self._decoders.put(decoder)
 
     def submit(self, image_id: int) -> Future[None]:
         future = self._executor.submit(self._read_safely, image_id)
@@ -76,54 +153,59 @@ class InferencePool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        for decoder in self._all_decoders:
+            decoder.close()
 
     def _forget(self, future: Future[None]) -> None:
         with self._lock:
             self._futures.discard(future)
 
     def _read_safely(self, image_id: int) -> None:
-        try:
-            self._read(image_id)
-        except JanusCxrError as error:
-            logger.warning("image %d not read: %s", image_id, type(error).__name__)
-            with self.db.write() as session:
-                record_ai_failure(session, get_image(session, image_id), f"{type(error).__name__}: {error}")
-        except Exception:
-            logger.exception("image %d: unexpected failure in the worker", image_id)
-            with self.db.write() as session:
-                record_ai_failure(session, get_image(session, image_id), "internal error while reading the image")
-
-    def _read(self, image_id: int) -> None:
         with self.db.read() as session:
             stored = get_image(session, image_id)
-            path, study_id = self.data_dir / stored.file_path, stored.study_id
-        image = read_image(path, require_frontal=False)
-        self._store_display(image_id, image)
+            path, name = self.data_dir / stored.file_path, stored.original_name or f"image {image_id}"
+        try:
+            self._read(image_id, path)
+        except JanusCxrError as error:
+            logger.warning("image %d not read: %s", image_id, type(error).__name__)
+            # Readers know the file by the name it was uploaded under, never by a server path.
+            text = str(error).replace(str(path), name).replace(str(self.data_dir), "data folder")
+            self._fail(image_id, text if isinstance(error, ReadTimeoutError) else f"{type(error).__name__}: {text}")
+        except Exception:
+            logger.exception("image %d: unexpected failure in the worker", image_id)
+            self._fail(image_id, "internal error while reading the image")
+
+    def _fail(self, image_id: int, message: str) -> None:
+        with self.db.write() as session:
+            record_ai_failure(session, get_image(session, image_id), message)
+
+    def _read(self, image_id: int, path: Path) -> None:
+        decoder = self._decoders.get()
+        try:
+            image = decoder.read(path)
+        finally:
+            self._decoders.put(decoder)
+        size = self._store_display(image_id, image)
         if image.view_position is ViewPosition.LATERAL:
             raise LateralViewError(
                 f"image {image_id} is a lateral view; shown, but the classifier reads frontal views only"
             )
         result = read_image_value(image, classifier=self._model(), reporter=self._reporter_backend())
-        size = self._display_size(image_id)
         overlays = {r.finding: heatmap_png(r.heatmap, size) for r in result.flagged if r.heatmap is not None}
         with self.db.write() as session:
             stored = get_image(session, image_id)
             ai_result = record_ai_result(session, stored, result.prediction, result.report, overlays)
             ensure_report(session, stored.study, ai_result)
-        logger.info("study %d image %d read by %s", study_id, image_id, result.prediction.model_id)
+        logger.info("study %d image %d read by %s", stored.study_id, image_id, result.prediction.model_id)
 
-    def _store_display(self, image_id: int, image: Image) -> None:
+    def _store_display(self, image_id: int, image: Image) -> tuple[int, int]:
+        """Write and record the display PNG (the viewer shows it while the model runs); its (width, height)."""
         png, (width, height) = display_png(image.pixels)
-        relative = Path("display") / f"{image_id}.png"
-        (self.data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / relative).write_bytes(png)
+        relative = f"{DISPLAY}/{image_id}.png"
+        write_private(self.data_dir / relative, png)
         with self.db.write() as session:
-            set_display(session, get_image(session, image_id), display_path=str(relative), rows=height, columns=width)
-
-    def _display_size(self, image_id: int) -> tuple[int, int]:
-        with self.db.read() as session:
-            stored = get_image(session, image_id)
-            return int(stored.columns or 1), int(stored.rows or 1)
+            set_display(session, get_image(session, image_id), display_path=relative, rows=height, columns=width)
+        return width, height
 
     def _model(self) -> Classifier:
         if self._classifier is None or isinstance(self._classifier, str):

@@ -1,7 +1,9 @@
 """Ingest: uploaded or watched-folder files become stored images of studies, queued for the model.
 
-DICOM files are grouped by Study Instance UID (read from the header alone); each PNG or
-JPEG is a study of its own. Pixels are not decoded here: that is the worker's job.
+Headers are read by :func:`januscxr.io.read_header`, the one place that knows file types and
+header errors. DICOM files are grouped by Study Instance UID; each PNG or JPEG is a study of its
+own. Pixels are not decoded here: that is the worker's job. A file whose content (sha256) or SOP
+Instance UID was received before is reported as a duplicate of the stored image, not stored again.
 """
 
 from __future__ import annotations
@@ -14,26 +16,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
+from sqlalchemy.exc import IntegrityError
 
 from januscxr.errors import ImageReadError, JanusCxrError
-from januscxr.io import IMAGE_SUFFIXES
-from januscxr.io.dicom import parse_age_string
+from januscxr.io import IMAGE_SUFFIXES, read_header
+from januscxr.server.datafolder import IMAGES, copy_private, partial_path, place
+from januscxr.storage import audit
 from januscxr.storage.database import Database
-from januscxr.storage.studies import StudyAttributes, add_image, add_study, image_exists
-from januscxr.storage.tables import Study
+from januscxr.storage.studies import StudyAttributes, add_image, add_study, find_received_image
+from januscxr.storage.tables import Image, Study, User
+from januscxr.types import ImageHeader, ViewPosition
 
 logger = logging.getLogger(__name__)
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_JPEG_MAGIC = b"\xff\xd8\xff"
+MAX_NAME_CHARS = 255  # images.original_name
+UID_MAX_CHARS = 64  # DICOM UI
+_SUFFIXES = {"dicom": ".dcm", "png": ".png", "jpeg": ".jpg"}
 
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    """What became of one file: the study and image it joined, or why it was refused."""
+    """What became of one file: the study and image it joined (or duplicates), or why it was refused."""
 
     name: str
     study_id: int | None = None
@@ -42,63 +46,131 @@ class IngestOutcome:
     error: str | None = None
 
 
-def ingest_file(db: Database, data_dir: Path, source: Path, *, name: str) -> IngestOutcome:
-    """Copy ``source`` into the data folder and record it; never raises on a bad file."""
+@dataclass(frozen=True)
+class _Incoming:
+    attributes: StudyAttributes
+    sop_instance_uid: str
+    view_position: str | None
+    suffix: str
+
+
+def ingest_file(
+    db: Database,
+    data_dir: Path,
+    source: Path,
+    *,
+    name: str,
+    origin: str = "upload",
+    user: User | None = None,
+) -> IngestOutcome:
+    """Copy ``source`` into the data folder and record it with an ``ingest`` audit event.
+
+    A bad file gives an outcome with an error (naming the file by ``name``, never by a server
+    path); only failures of the server itself (disk, database) raise.
+    """
+    name = safe_file_name(name, fallback="unnamed file")
     try:
-        kind, attributes, sop_uid, view = _describe(source)
+        incoming = _describe(read_header(source))
     except JanusCxrError as error:
-        return IngestOutcome(name=name, error=f"{type(error).__name__}: {_strip_path(str(error), source)}")
-    relative = Path("images") / f"{uuid.uuid4().hex}{'.dcm' if kind == 'dicom' else source.suffix.lower() or '.img'}"
-    with db.write() as session:
-        if image_exists(session, sop_uid):
-            return IngestOutcome(name=name, duplicate=True, error="already received (same SOP Instance UID)")
-        target = data_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        study, _ = add_study(session, attributes)
-        image = add_image(session, study, sop_instance_uid=sop_uid, file_path=str(relative), view_position=view)
-        return IngestOutcome(name=name, study_id=study.id, image_id=image.id)
-
-
-def _describe(source: Path) -> tuple[str, StudyAttributes, str, str | None]:
-    with source.open("rb") as handle:
-        head = handle.read(132)
-    if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
-        uid = generate_uid()
-        return "raster", StudyAttributes(study_instance_uid=uid), generate_uid(), None
-    if head[128:132] != b"DICM" and source.suffix.lower() not in {".dcm", ".dicom", ".dic"}:
-        raise ImageReadError("not an image; expected DICOM, PNG or JPEG")
+        text = str(error).replace(str(source), name)
+        return IngestOutcome(name=name, error=f"{type(error).__name__}: {text}")
+    partial = partial_path(data_dir / IMAGES, incoming.suffix)
     try:
-        dataset = pydicom.dcmread(source, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as error:
-        raise ImageReadError(f"not a readable DICOM file ({error})") from error
-    study_uid = str(dataset.get("StudyInstanceUID", "") or "") or generate_uid()
+        digest = copy_private(source, partial)
+        try:
+            return _store(db, data_dir, partial, incoming, digest=digest, name=name, origin=origin, user=user)
+        except IntegrityError:  # PostgreSQL: a concurrent ingest stored the same study or file first
+            return _store(db, data_dir, partial, incoming, digest=digest, name=name, origin=origin, user=user)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _store(
+    db: Database,
+    data_dir: Path,
+    partial: Path,
+    incoming: _Incoming,
+    *,
+    digest: str,
+    name: str,
+    origin: str,
+    user: User | None,
+) -> IngestOutcome:
+    relative = f"{IMAGES}/{uuid.uuid4().hex}{incoming.suffix}"
+    target = data_dir / relative
+    try:
+        with db.write() as session:
+            existing = find_received_image(session, content_sha256=digest, sop_instance_uid=incoming.sop_instance_uid)
+            if existing is not None:
+                return _duplicate(name, existing, same_content=existing.content_sha256 == digest)
+            study, _ = add_study(session, incoming.attributes)
+            image = add_image(
+                session,
+                study,
+                sop_instance_uid=incoming.sop_instance_uid,
+                file_path=relative,
+                view_position=incoming.view_position,
+                original_name=name,
+                content_sha256=digest,
+            )
+            detail = {"source": origin, "image_id": image.id, "outcome": "stored"}
+            audit.record_event(session, "ingest", user=user, study_id=study.id, detail=detail)
+            place(partial, target)  # the file is in place before its row commits
+            return IngestOutcome(name=name, study_id=study.id, image_id=image.id)
+    except BaseException:
+        if target.exists():  # rolled back: no row points at it; back to the partial name for a retry
+            target.replace(partial)
+        raise
+
+
+def _duplicate(name: str, existing: Image, *, same_content: bool) -> IngestOutcome:
+    if same_content:
+        return IngestOutcome(name=name, study_id=existing.study_id, image_id=existing.id, duplicate=True)
+    error = f"SOP Instance UID already received as image {existing.id} with other content; not stored"
+    return IngestOutcome(name=name, study_id=existing.study_id, image_id=existing.id, duplicate=True, error=error)
+
+
+def _describe(header: ImageHeader) -> _Incoming:
+    suffix = _SUFFIXES[header.format]
+    if header.format != "dicom":
+        return _Incoming(StudyAttributes(study_instance_uid=generate_uid()), generate_uid(), None, suffix)
     attributes = StudyAttributes(
-        study_instance_uid=study_uid,
-        accession_number=_text(dataset, "AccessionNumber"),
-        patient_id=_text(dataset, "PatientID"),
-        patient_name=_text(dataset, "PatientName"),
-        patient_sex=(_text(dataset, "PatientSex") or "")[:1] or None,
-        patient_age_years=parse_age_string(_text(dataset, "PatientAge")),
-        study_date=_text(dataset, "StudyDate"),
+        study_instance_uid=_uid(header.study_instance_uid, "StudyInstanceUID") or generate_uid(),
+        accession_number=_clean(header.accession_number, 64),
+        patient_id=_clean(header.patient_id, 64),
+        patient_name=_clean(header.patient_name, 128),
+        patient_sex=header.patient_sex.value or None,
+        patient_age_years=header.patient_age_years,
+        study_date=_clean(header.study_date, 8),
     )
-    sop_uid = _text(dataset, "SOPInstanceUID") or generate_uid()
-    return "dicom", attributes, sop_uid, _text(dataset, "ViewPosition")
+    view = None if header.view_position is ViewPosition.UNKNOWN else header.view_position.value
+    sop_uid = _uid(header.sop_instance_uid, "SOPInstanceUID") or generate_uid()
+    return _Incoming(attributes, sop_uid, view, suffix)
 
 
-def _text(dataset: pydicom.Dataset, keyword: str) -> str | None:
-    value = dataset.get(keyword)
-    return str(value).strip()[:64] or None if value not in (None, "") else None
+def _uid(value: str | None, keyword: str) -> str | None:
+    uid = _clean(value, None)
+    if uid is not None and len(uid) > UID_MAX_CHARS:
+        raise ImageReadError(f"{keyword} is {len(uid)} characters long; expected a UID of at most {UID_MAX_CHARS}")
+    return uid
 
 
-def _strip_path(message: str, source: Path) -> str:
-    # Uploaded files live under temporary names; the user knows the file by its own name.
-    return message.replace(f"{source}: ", "").replace(str(source), "file")
+def _clean(value: str | None, max_chars: int | None) -> str | None:
+    # Header text lands in database columns: no control characters (PostgreSQL refuses NUL), bounded.
+    text = "".join(ch for ch in value or "" if ch.isprintable()).strip()
+    return text[:max_chars] or None
+
+
+def safe_file_name(raw: str | None, *, fallback: str) -> str:
+    """An uploaded file's name as safe to store and show: its last path part, printable, at most 255 chars."""
+    last = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in last if ch.isprintable()).strip()
+    return text[:MAX_NAME_CHARS] or fallback
 
 
 class FolderWatcher:
     """Polls a folder; files whose size held still for one interval are ingested, then moved
-    to ``processed/`` or ``failed/`` beside them."""
+    to ``processed/`` or ``failed/`` beside them. No file can stop the watch thread."""
 
     def __init__(
         self,
@@ -122,6 +194,10 @@ class FolderWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    @property
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
     def poll(self) -> list[IngestOutcome]:
         """One pass over the folder; returns what was ingested."""
         outcomes = []
@@ -135,20 +211,34 @@ class FolderWatcher:
             if self._sizes.get(path) != size:
                 seen[path] = size  # still being written, or new: wait one interval
                 continue
-            outcome = self._ingest(path)
-            destination = self.folder / ("failed" if outcome.error and not outcome.duplicate else "processed")
-            destination.mkdir(exist_ok=True)
-            shutil.move(str(path), destination / path.name)
+            outcome = self._ingest_safely(path)
+            self._move(path, "failed" if outcome.error and not outcome.duplicate else "processed")
             outcomes.append(outcome)
         self._sizes = seen
         return outcomes
+
+    def _ingest_safely(self, path: Path) -> IngestOutcome:
+        name = safe_file_name(path.name, fallback="unnamed file")
+        try:
+            return self._ingest(path)
+        except Exception:  # one file must never stop the thread; the next ones still arrive
+            logger.exception("watched file not ingested: internal error")
+            return IngestOutcome(name=name, error="internal error while storing the file; not stored")
+
+    def _move(self, path: Path, folder: str) -> None:
+        destination = self.folder / folder
+        try:
+            destination.mkdir(exist_ok=True)
+            shutil.move(str(path), destination / path.name)
+        except OSError as error:
+            logger.warning("watched file not moved to %s/: %s", folder, error.strerror or type(error).__name__)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.poll()
-            except OSError as error:
-                logger.warning("watched folder poll failed: %s", error.strerror or type(error).__name__)
+            except Exception:  # e.g. the folder was removed; try again next interval
+                logger.exception("watched folder poll failed")
 
 
 def study_label(study: Study) -> str:

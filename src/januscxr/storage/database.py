@@ -8,6 +8,7 @@ queue on the lock instead of failing on a stale snapshot.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,11 +66,24 @@ def create_database_engine(url: str, **options: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, **options)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 (its folder 0700 when new) before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too;
+    files an earlier version made 0644 are tightened here.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for companion in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        if companion.exists():
+            companion.chmod(0o600)
 
 
 def _configure_sqlite(dbapi_connection: Any, record: Any) -> None:

@@ -70,11 +70,33 @@ def add_study(session: Session, attributes: StudyAttributes) -> tuple[Study, boo
     return study, True
 
 
+class ImageFile(NamedTuple):
+    """Where an image row's files are: what start-up reconciliation compares with the folder."""
+
+    id: int
+    file_path: str
+    display_path: str | None
+    original_name: str | None
+    error: str | None
+
+
 def add_image(
-    session: Session, study: Study, *, sop_instance_uid: str, file_path: str, view_position: str | None = None
+    session: Session,
+    study: Study,
+    *,
+    sop_instance_uid: str,
+    file_path: str,
+    view_position: str | None = None,
+    original_name: str | None = None,
+    content_sha256: str | None = None,
 ) -> Image:
     image = Image(
-        study_id=study.id, sop_instance_uid=sop_instance_uid, file_path=file_path, view_position=view_position
+        study_id=study.id,
+        sop_instance_uid=sop_instance_uid,
+        file_path=file_path,
+        view_position=view_position,
+        original_name=original_name,
+        content_sha256=content_sha256,
     )
     session.add(image)
     study.ai_status = AiStatus.PENDING.value
@@ -85,6 +107,21 @@ def add_image(
 
 def image_exists(session: Session, sop_instance_uid: str) -> bool:
     return session.scalar(select(Image.id).where(Image.sop_instance_uid == sop_instance_uid)) is not None
+
+
+def find_received_image(session: Session, *, content_sha256: str, sop_instance_uid: str) -> Image | None:
+    """The image already stored with this content, else with this SOP Instance UID, else None."""
+    for condition in (Image.content_sha256 == content_sha256, Image.sop_instance_uid == sop_instance_uid):
+        image = session.scalar(select(Image).where(condition))
+        if image is not None:
+            return image
+    return None
+
+
+def image_files(session: Session) -> list[ImageFile]:
+    """Every image row's file paths, name and error (columns only: cheap for 100,000 rows)."""
+    columns = (Image.id, Image.file_path, Image.display_path, Image.original_name, Image.error)
+    return [ImageFile._make(row) for row in session.execute(select(*columns).order_by(Image.id))]
 
 
 def get_study(session: Session, study_id: int) -> Study:
