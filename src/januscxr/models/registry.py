@@ -9,9 +9,20 @@ from pathlib import Path
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
 from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
-from januscxr.models.cxrnet_classifier import CxrNetClassifier
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
-from januscxr.models.gate import CxrGate
+
+def _cxrnet_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier:
+    # torch is imported when a model is built, not when the registry is listed (`januscxr --help`).
+    from januscxr.models.cxrnet_classifier import CxrNetClassifier
+
+    return CxrNetClassifier(spec, weights)
+
+
+def _cxr_gate(spec: GateSpec, weights: Path | None) -> Gate:
+    from januscxr.models.gate import CxrGate
+
+    return CxrGate(spec, weights)
+
 
 WEIGHTS_DIR = Path(str(files("januscxr.models") / "weights"))
 DEFAULT_CLASSIFIER = "cxrnet-res128-kermany-nih"
@@ -76,7 +87,7 @@ register_classifier(
             Finding.LUNG_OPACITY,
         ),
         input_size=128,
-        factory=CxrNetClassifier,
+        factory=_cxrnet_classifier,
         weights=f"{DEFAULT_CLASSIFIER}.safetensors",
         sha256="6195f03bff733c36ed301314c6ccd293f26e769175992fefd9425a089ed09adc",
         model_card=f"docs/model_cards/{DEFAULT_CLASSIFIER}.md",
@@ -138,7 +149,7 @@ register_gate(
         model_id=DEFAULT_GATE,
         version="2026.11.29",
         input_size=64,
-        factory=CxrGate,
+        factory=_cxr_gate,
         weights=f"{DEFAULT_GATE}.safetensors",
         sha256="5ac6f5c47516a576f2ed87c03cbdad1ea52b3160935a0bcfa6136bd698e3b91a",
         model_card=f"docs/model_cards/{DEFAULT_GATE}.md",
