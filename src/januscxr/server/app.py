@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,16 +22,19 @@ import januscxr
 from januscxr.errors import AuthenticationError, JanusCxrError, LoginRateLimitedError, http_status_for
 from januscxr.models.base import Classifier, Reporter
 from januscxr.server import api, pages
+from januscxr.server.datafolder import prepare_data_dir, reconcile_data_dir
 from januscxr.server.deps import ReadingRoom, authenticated
 from januscxr.server.inference import InferencePool
 from januscxr.server.ingest import FolderWatcher, ingest_file
-from januscxr.server.security import LoginThrottle
+from januscxr.server.sessions import record_refusal
 from januscxr.server.settings import Settings
+from januscxr.server.uploads import UploadSizeLimit
 from januscxr.storage.database import open_database
 
 logger = logging.getLogger(__name__)
 
 PACKAGE = Path(str(files("januscxr.server")))
+AUDITED_REFUSALS = frozenset({403, 429})  # refused requests the audit log records (401s are every visit)
 
 
 def create_app(
@@ -46,7 +50,7 @@ def create_app(
     >>> app = create_app(Settings(data_dir="/tmp/rr", classifier="fake-classifier"))  # doctest: +SKIP
     """
     settings = settings or Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)  # 0700 folders, 0600 files: they hold patient images
     db = open_database(settings.resolved_database_url)
     pool = InferencePool(
         db,
@@ -54,12 +58,13 @@ def create_app(
         classifier=classifier or settings.classifier,
         reporter=reporter or settings.reporter,
         workers=settings.inference_workers,
+        read_timeout_s=settings.read_timeout_s,
+        max_image_pixels=settings.max_image_pixels,
     )
     room = ReadingRoom(
         settings=settings,
         db=db,
         pool=pool,
-        throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
         templates=Jinja2Templates(directory=PACKAGE / "templates"),
     )
     app = FastAPI(
@@ -78,6 +83,7 @@ def create_app(
     app.add_api_route("/api/openapi.json", _openapi, include_in_schema=False, dependencies=[Depends(authenticated)])
     app.add_exception_handler(JanusCxrError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_mb << 20)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -89,6 +95,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # full collection walks it and a 10,000-row worklist triggers a few of them (+300 ms each).
     gc.collect()
     gc.freeze()
+    reconcile_data_dir(room.db, room.data_dir)  # after a crash: before anything is ingested or queued
     queued = room.pool.requeue_pending()
     if queued:
         logger.info("queued %d images left unread by the last run", queued)
@@ -106,7 +113,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _watch_ingest(room: ReadingRoom) -> Any:
     def ingest(path: Path) -> Any:
-        outcome = ingest_file(room.db, room.data_dir, path, name=path.name)
+        outcome = ingest_file(room.db, room.data_dir, path, name=path.name, origin="watch")
         if outcome.image_id is not None:
             room.pool.submit(outcome.image_id)
         return outcome
@@ -124,6 +131,8 @@ def _wants_html(request: Request) -> bool:
 
 async def _domain_error(request: Request, error: JanusCxrError) -> Response:
     status = http_status_for(error)
+    if status in AUDITED_REFUSALS:
+        await run_in_threadpool(record_refusal, request.app.state.room, request, status, error)
     if isinstance(error, AuthenticationError) and not isinstance(error, LoginRateLimitedError) and _wants_html(request):
         if request.url.path == "/login":
             return RedirectResponse("/login?error=1", status_code=303)
@@ -137,10 +146,19 @@ async def _domain_error(request: Request, error: JanusCxrError) -> Response:
     return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
 
 
-async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, error: RequestValidationError) -> Response:
     # Never echo the submitted values: they may hold report text.
     problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
-    return JSONResponse({"error": "ValidationError", "message": "invalid request", "detail": problems}, status_code=422)
+    first = problems[0] if problems else {"loc": [], "msg": ""}
+    where = " ".join(str(part) for part in first["loc"]) or "request"
+    message = f"invalid {where}: {first['msg']}".replace("\n", " ")
+    if _wants_html(request):
+        room: ReadingRoom = request.app.state.room
+        principal = getattr(request.state, "principal", None)
+        response = pages.render(room, request, "error.html", principal, status=422, message=message)
+        response.status_code = 422
+        return response
+    return JSONResponse({"error": "ValidationError", "message": message, "detail": problems}, status_code=422)
 
 
 SECURITY_HEADERS = [

@@ -6,22 +6,50 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
 
 from januscxr.errors import AccessDeniedError, AuthenticationError
+from januscxr.labels import Finding
 from januscxr.server.inference import InferencePool
 from januscxr.server.ingest import FolderWatcher
-from januscxr.server.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, LoginThrottle, token_digest, tokens_match
+from januscxr.server.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, token_digest, tokens_match
 from januscxr.server.settings import Settings
 from januscxr.storage.database import Database
 from januscxr.storage.tables import Role, User
 from januscxr.storage.users import as_utc, find_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_RECORD_ID = 2**63 - 1  # the largest id a 64-bit column holds; larger ones are refused with 422
+
+RecordId = Annotated[int, PathParam(ge=1, le=MAX_RECORD_ID)]
+RecordIdQuery = Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)]
+
+
+def _finding(value: Any) -> Finding:
+    """A finding's name or value (``pneumothorax``, ``Pleural Effusion``)."""
+    if not isinstance(value, str | Finding):
+        raise ValueError(f"expected a finding name, got {type(value).__name__}")
+    return Finding.coerce(value)
+
+
+def _finding_or_none(value: Any) -> Finding | None:
+    return None if value is None or value == "" else _finding(value)
+
+
+# Unknown names fail validation (422 naming the parameter) instead of raising from the handler.
+FindingParam = Annotated[Finding, BeforeValidator(_finding)]
+FindingFilter = Annotated[Finding | None, BeforeValidator(_finding_or_none), Query()]
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind a proxy, run uvicorn with ``--proxy-headers``)."""
+    return request.client.host if request.client else "unknown"
 
 
 class LoginCache:
@@ -58,7 +86,6 @@ class ReadingRoom:
     settings: Settings
     db: Database
     pool: InferencePool
-    throttle: LoginThrottle
     templates: Jinja2Templates
     watcher: FolderWatcher | None = None
     logins: LoginCache = field(default_factory=LoginCache)

@@ -11,18 +11,29 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
 from januscxr.errors import AccessDeniedError
-from januscxr.labels import CHEXPERT_14, Finding
+from januscxr.labels import CHEXPERT_14
 from januscxr.server import reading
-from januscxr.server.api import ingest_uploads
-from januscxr.server.deps import Admin, AnyUser, Principal, ReadingRoom, Room, csrf_protected
+from januscxr.server.deps import (
+    Admin,
+    AnyUser,
+    FindingFilter,
+    Principal,
+    ReadingRoom,
+    RecordId,
+    RecordIdQuery,
+    Room,
+    csrf_protected,
+)
 from januscxr.server.ingest import study_label
 from januscxr.server.security import CSRF_FIELD, LOGIN_CSRF_COOKIE, new_token, tokens_match
 from januscxr.server.sessions import log_in, log_out
+from januscxr.server.uploads import ingest_uploads
 from januscxr.storage import audit, studies
 from januscxr.storage.tables import ReportStatus
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
+ADMIN_PAGE = 200  # audit events per page of the admin page
 
 
 def render(room: ReadingRoom, request: Request, name: str, principal: Principal | None, **context: Any) -> HTMLResponse:
@@ -75,21 +86,22 @@ def worklist_page(
     room: Room,
     principal: AnyUser,
     status: Annotated[list[ReportStatus] | None, Query()] = None,
-    finding: str | None = None,
+    finding: FindingFilter = None,
     received_from: date | None = None,
     received_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
 ) -> HTMLResponse:
     query = studies.WorklistQuery(
         statuses=tuple(status or ()),
-        finding=Finding.coerce(finding) if finding else None,
+        finding=finding,
         received_from=received_from,
         received_to=received_to,
         limit=limit,
     )
     items = reading.worklist_items(room, principal, query)
     rows = Markup("\n".join(map(_worklist_row, items)))
-    filters = {"status": [s.value for s in status or ()], "finding": finding or "", "limit": limit}
+    filters: dict[str, object] = {"status": [s.value for s in status or ()], "limit": limit}
+    filters["finding"] = finding.value if finding else ""
     filters |= {"received_from": received_from or "", "received_to": received_to or ""}
     return render(room, request, "worklist.html", principal, rows=rows, filters=filters, findings=CHEXPERT_14)
 
@@ -109,20 +121,21 @@ def _worklist_row(item: dict[str, Any]) -> str:
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(study_id: int, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
+def study_page(study_id: RecordId, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
     study = reading.open_study(room, principal, study_id)
     return render(room, request, "study.html", principal, study=study, study_json=study.model_dump_json())
 
 
 @router.get("/studies/{study_id}/history", response_class=HTMLResponse)
-def history_page(study_id: int, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
+def history_page(study_id: RecordId, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
     versions = reading.versions_with_diffs(room, principal, study_id)
     report = reading.report_of(room, principal, study_id)
+    reading.record_access(room, principal, "history", study_id=study_id, report_id=report.id)
     return render(room, request, "history.html", principal, versions=versions, report=report, study_id=study_id)
 
 
 @router.get("/studies/{study_id}/print", response_class=HTMLResponse)
-def print_page(study_id: int, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
+def print_page(study_id: RecordId, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
     report = reading.report_of(room, principal, study_id)
     with room.db.write() as session:
         study = studies.get_study(session, study_id)
@@ -145,11 +158,14 @@ def upload_submit(
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, room: Room, principal: Admin) -> HTMLResponse:
+def admin_page(request: Request, room: Room, principal: Admin, before_id: RecordIdQuery = None) -> HTMLResponse:
+    """The audit log, 200 events a page (the API's paging), and the study mode's reads."""
     with room.db.read() as session:
-        events = audit.list_events(session, limit=200)
+        events = audit.list_events(session, before_id=before_id, limit=ADMIN_PAGE)
+    reading.record_access(room, principal, "read_audit", detail={"before_id": before_id, "limit": ADMIN_PAGE})
     reads = reading.study_reads(room) if room.settings.study_mode else []
-    return render(room, request, "admin.html", principal, events=events, reads=reads)
+    older = events[-1].id if len(events) == ADMIN_PAGE else None
+    return render(room, request, "admin.html", principal, events=events, reads=reads, older=older)
 
 
 @router.get("/api/docs", response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from januscxr.errors import ConflictError
+from januscxr.errors import AccessDeniedError, ConflictError
 from januscxr.eval.reads import ALL_COLUMNS
 from januscxr.labeler import label_report
 from januscxr.labels import Finding
@@ -65,8 +65,11 @@ def reader_key(room: ReadingRoom, principal: Principal) -> int:
 def worklist_items(room: ReadingRoom, principal: Principal, query: studies.WorklistQuery) -> list[dict[str, Any]]:
     """The worklist as plain dicts (the fields of ``WorklistItemPublic``; 10,000 rows render in
     milliseconds, not through a model each). In study mode: ordered by waiting time, the
-    reader's signed cases left out, standard-arm cases without AI badges."""
+    reader's signed cases left out, standard-arm cases without AI badges, and no finding filter
+    for readers (it would sort their standard-arm cases by the AI's output)."""
     if room.settings.study_mode:
+        if query.finding is not None and principal.role is not Role.ADMIN:
+            raise AccessDeniedError("the finding filter uses the AI's findings and is off for readers in study mode")
         query = dataclasses.replace(query, by_urgency=False, unsigned_by=principal.user.id)
     with room.db.read() as session:
         rows = studies.worklist(session, query)
@@ -140,6 +143,27 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
 def report_of(room: ReadingRoom, principal: Principal, study_id: int) -> ReportPublic:
     with room.db.read() as session:
         return _report_public(session, reports.get_report(session, study_id, reader_key=reader_key(room, principal)))
+
+
+def read_report(room: ReadingRoom, principal: Principal, study_id: int) -> ReportPublic:
+    """The report, audited as read."""
+    report = report_of(room, principal, study_id)
+    record_access(room, principal, "read_report", study_id=study_id, report_id=report.id)
+    return report
+
+
+def record_access(
+    room: ReadingRoom,
+    principal: Principal,
+    action: str,
+    *,
+    study_id: int | None = None,
+    report_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a read (a report, its versions, an image, an export): ids only, never text."""
+    with room.db.write() as session:
+        audit.record_event(session, action, user=principal.user, study_id=study_id, report_id=report_id, detail=detail)
 
 
 def save_draft(room: ReadingRoom, principal: Principal, study_id: int, update: ReportUpdate) -> ReportPublic:
@@ -245,8 +269,9 @@ def _keeping_conflicts(
 
 def _report_public(session: Session, report: Report) -> ReportPublic:
     addenda = reports.list_addenda(session, report.id) if report.status == ReportStatus.AMENDED else []
-    ids = {report.signed_by_id, report.cosigned_by_id, *(a.author_id for a in addenda)} - {None}
+    ids = {report.signed_by_id, report.cosigned_by_id, report.author_id, *(a.author_id for a in addenda)} - {None}
     names = _user_names(session, ids)
+    signer, cosigner = names.get(report.signed_by_id or 0), names.get(report.cosigned_by_id or 0)
     return ReportPublic(
         id=report.id,
         study_id=report.study_id,
@@ -258,11 +283,26 @@ def _report_public(session: Session, report: Report) -> ReportPublic:
         signed_at=as_utc(report.signed_at) if report.signed_at else None,
         cosigned_by=names.get(report.cosigned_by_id) if report.cosigned_by_id else None,
         cosigned_at=as_utc(report.cosigned_at) if report.cosigned_at else None,
+        author=names.get(report.author_id) if report.author_id else None,
+        signature=_signature(report, signer, cosigner),
         addenda=[
             AddendumPublic(id=a.id, author=names.get(a.author_id, "?"), text=a.text, created_at=as_utc(a.created_at))
             for a in addenda
         ],
     )
+
+
+def _signature(report: Report, signer: str | None, cosigner: str | None) -> str | None:
+    """Who wrote and signed the text, in words: the line under a printed report."""
+    if signer is None:
+        return None
+    if report.status == ReportStatus.PRELIMINARY:
+        return f"Preliminary by {signer}"
+    if cosigner is None:
+        return f"Signed by {signer}"
+    if report.author_id is not None and report.author_id == report.cosigned_by_id:
+        return f"Preliminary by {signer}; edited and signed by {cosigner}"
+    return f"Preliminary by {signer}; co-signed by {cosigner}"
 
 
 def _user_names(session: Session, ids: set[int | None] | None = None) -> dict[int, str]:

@@ -13,7 +13,7 @@ MAX_REPORT_CHARS = 20_000
 
 
 class LoginCreate(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -85,6 +85,10 @@ class ReportPublic(BaseModel):
     signed_at: datetime | None
     cosigned_by: str | None
     cosigned_at: datetime | None
+    author: str | None = Field(description="Who wrote the signed text (the co-signer when they edited it).")
+    signature: str | None = Field(
+        description='Who wrote and signed it, e.g. "Preliminary by X; edited and signed by Y".'
+    )
     addenda: list[AddendumPublic]
 
 
@@ -106,7 +110,7 @@ class StudyPublic(BaseModel):
 class ReportUpdate(BaseModel):
     """A save or a signature of the text as edited on ``revision``."""
 
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=2**63 - 1)
     findings: str = Field(max_length=MAX_REPORT_CHARS)
     impression: str = Field(max_length=MAX_REPORT_CHARS)
 
@@ -140,12 +144,12 @@ class IngestPublic(BaseModel):
 
 class ReadScoresUpdate(BaseModel):
     quality_score: int = Field(ge=1, le=5)
-    agreement_score: float
+    agreement_score: float = Field(allow_inf_nan=False)
 
 
 class CaseReferenceUpdate(BaseModel):
     expert_preference: Preference
-    n_findings: int = Field(ge=0)
+    n_findings: int = Field(ge=0, le=1000)
 
 
 class StudyReadPublic(BaseModel):

@@ -14,6 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from januscxr.io.limits import DEFAULT_MAX_PIXELS
+
 CONFIG_ENV = "JANUSCXR_CONFIG"
 
 
@@ -38,10 +40,21 @@ class Settings(BaseSettings):
     study_seed: str = Field(default="januscxr-study", description="Seed of the arm randomisation.")
     session_ttl_s: float = 12 * 3600
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
-    login_max_failures: int = 5
-    login_window_s: float = 300.0
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per account per window.")
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed logins per client address per window (readers often share one NAT)."
+    )
+    login_window_s: float = Field(default=300.0, gt=0, description="The login throttle's window.")
     idle_after_s: float = Field(default=60.0, description="Reading time stops after this long with no input.")
-    max_upload_mb: int = 200
+    max_upload_mb: int = Field(
+        default=200, ge=1, description="Largest upload request body; larger ones are refused with 413 while streaming."
+    )
+    read_timeout_s: float = Field(
+        default=60.0, gt=0, description="Time limit for decoding one image; a slower file is abandoned as failed."
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS, ge=1, description="Images with more pixels (rows x columns) are refused undecoded."
+    )
 
     @property
     def resolved_database_url(self) -> str:

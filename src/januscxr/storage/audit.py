@@ -32,11 +32,23 @@ def record_event(
     return event
 
 
+MAX_PAGE = 1000
+
+
 def list_events(
-    session: Session, *, study_id: int | None = None, user_id: int | None = None, limit: int = 500
+    session: Session,
+    *,
+    study_id: int | None = None,
+    user_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = 200,
 ) -> list[AuditEvent]:
-    """The latest events first, optionally for one study or one user."""
+    """The latest events first, at most ``limit`` (1 to :data:`MAX_PAGE`), optionally for one study
+    or one user; ``before_id`` pages on: pass the smallest id of the page before."""
+    limit = min(max(limit, 1), MAX_PAGE)
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
     if study_id is not None:
         query = query.where(AuditEvent.study_id == study_id)
     if user_id is not None:

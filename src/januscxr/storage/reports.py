@@ -117,8 +117,10 @@ def get_report_by_id(session: Session, report_id: int) -> Report:
 
 
 def save_draft(session: Session, report_id: int, *, revision: int, text: ReportText, user: User) -> Report:
-    """Save an edit made on ``revision``; raises ConflictError when the report moved on."""
-    _update_matching(session, report_id, revision, values={"findings": text.findings, "impression": text.impression})
+    """Save an edit made on ``revision``; raises ConflictError when the report moved on and
+    ReportStateError once it is signed: a preliminary text changes only by a radiologist's co-signature."""
+    values: dict[str, object] = {"findings": text.findings, "impression": text.impression}
+    _update_matching(session, report_id, revision, values=values, statuses=(ReportStatus.DRAFT.value,))
     _add_version(session, report_id, "draft", text, author=user)
     return get_report_by_id(session, report_id)
 
@@ -140,6 +142,8 @@ def sign_report(session: Session, report_id: int, *, revision: int, text: Report
     elif current.status == ReportStatus.PRELIMINARY.value:
         status = ReportStatus.SIGNED
         values |= {"cosigned_by_id": user.id, "cosigned_at": now}
+        if ReportText(current.findings, current.impression) != text:
+            values["author_id"] = user.id  # the co-signer edited the text: it is now theirs
     else:
         status = ReportStatus.SIGNED
         values |= {"author_id": user.id, "signed_by_id": user.id, "signed_at": now}
@@ -186,11 +190,18 @@ def list_versions(session: Session, report_id: int) -> list[ReportVersion]:
     )
 
 
-def _update_matching(session: Session, report_id: int, revision: int, *, values: dict[str, object]) -> None:
-    """UPDATE the report only if it is still at ``revision`` and not final; else explain why not."""
+def _update_matching(
+    session: Session,
+    report_id: int,
+    revision: int,
+    *,
+    values: dict[str, object],
+    statuses: tuple[str, ...] = (ReportStatus.DRAFT.value, ReportStatus.PRELIMINARY.value),
+) -> None:
+    """UPDATE the report only if it is still at ``revision`` and in one of ``statuses``; else explain why not."""
     result = session.execute(
         update(Report)
-        .where(Report.id == report_id, Report.revision == revision, Report.status.not_in(FINAL))
+        .where(Report.id == report_id, Report.revision == revision, Report.status.in_(statuses))
         .values(**values, revision=Report.revision + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -201,6 +212,11 @@ def _update_matching(session: Session, report_id: int, revision: int, *, values:
         raise ConflictError(
             f"report {report_id} is at revision {report.revision} ({report.status}); the change was made on "
             f"revision {revision}: another reader saved or signed first"
+        )
+    if report.status == ReportStatus.PRELIMINARY.value:
+        raise ReportStateError(
+            f"report {report_id} is preliminary (signed by a resident); expected a radiologist's co-signature "
+            "to change its text, not a draft save"
         )
     raise ReportStateError(f"report {report_id} is already {report.status}; change it by addendum")
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from januscxr.errors import ConflictError, NotFoundError
-from januscxr.storage.tables import Role, User, UserSession, utcnow
+from januscxr.storage.tables import LoginCounter, Role, User, UserSession, utcnow
+
+# INSERT ... ON CONFLICT DO NOTHING, so that two first attempts at once both find the row.
+_INSERTS: dict[str, Callable[..., Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def add_user(
@@ -71,6 +77,46 @@ def find_session(session: Session, token_sha256: str) -> UserSession | None:
 
 def end_session(session: Session, token_sha256: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_sha256 == token_sha256))
+
+
+def reserve_login_attempt(session: Session, limits: Mapping[str, int], *, window_s: float) -> float | None:
+    """Count one login attempt against every key (``user:<name>``, ``ip:<address>``) of ``limits``,
+    key -> attempts allowed per window, before the password is checked.
+
+    The counter rows are locked for the rest of the transaction (PostgreSQL ``SELECT ... FOR
+    UPDATE``; SQLite's write transactions are serial already), so concurrent attempts queue and
+    no more than the limit ever reach the password check. Returns None when the attempt is
+    counted, or the seconds until the fullest key's window ends when one is at its limit (then
+    nothing is counted). Give a successful attempt back with :func:`release_login_attempt`.
+    """
+    now = utcnow()
+    keys = sorted(limits)
+    insert = _INSERTS[session.get_bind().dialect.name]
+    rows = [{"key": key, "window_started_at": now, "failures": 0} for key in keys]
+    session.execute(insert(LoginCounter).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    query = select(LoginCounter).where(LoginCounter.key.in_(keys)).order_by(LoginCounter.key).with_for_update()
+    counters = list(session.scalars(query.execution_options(populate_existing=True)))
+    window = timedelta(seconds=window_s)
+    for counter in counters:
+        if as_utc(counter.window_started_at) + window <= now:
+            counter.window_started_at, counter.failures = now, 0
+    full = [c for c in counters if c.failures >= limits[c.key]]
+    if full:
+        return max((as_utc(c.window_started_at) + window - now).total_seconds() for c in full)
+    for counter in counters:
+        counter.failures += 1
+    session.flush()
+    return None
+
+
+def release_login_attempt(session: Session, keys: Collection[str]) -> None:
+    """Give back an attempt counted by :func:`reserve_login_attempt` (the password was right)."""
+    session.execute(
+        update(LoginCounter)
+        .where(LoginCounter.key.in_(list(keys)), LoginCounter.failures > 0)
+        .values(failures=LoginCounter.failures - 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def as_utc(value: datetime) -> datetime:

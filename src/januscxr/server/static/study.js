@@ -67,13 +67,14 @@
     $("report-status").className = `badge ${report.status}`;
     const final = report.status === "signed" || report.status === "amended";
     const canSign = role !== "admin" && !final && !(role === "resident" && report.status === "preliminary");
-    $("findings-text").readOnly = final || role === "admin";
-    $("impression-text").readOnly = final || role === "admin";
-    $("save-draft").disabled = final || role === "admin";
+    // A preliminary text changes only by a radiologist's co-signature (which may edit it), never by a draft save.
+    const editable = canSign && role !== "admin";
+    $("findings-text").readOnly = !editable;
+    $("impression-text").readOnly = !editable;
+    $("save-draft").disabled = report.status !== "draft" || role === "admin";
     $("sign").disabled = !canSign;
     $("addendum-form").hidden = !final || role === "admin";
-    const by = [report.signed_by && `Signed by ${report.signed_by}`, report.cosigned_by && `co-signed by ${report.cosigned_by}`];
-    $("signed-info").textContent = by.filter(Boolean).join(", ");
+    $("signed-info").textContent = report.signature || "";
     const list = $("addenda");
     list.replaceChildren(
       ...report.addenda.map((a) => {
