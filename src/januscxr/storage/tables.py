@@ -115,6 +115,7 @@ class Study(Base):
     patient_sex: Mapped[str | None] = mapped_column(String(1))
     patient_age_years: Mapped[float | None] = mapped_column(Float)
     study_date: Mapped[str | None] = mapped_column(String(8))  # DICOM DA, YYYYMMDD
+    study_description: Mapped[str | None] = mapped_column(String(64))  # DICOM LO; an upload's file name
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     ai_status: Mapped[str] = mapped_column(String(16), default=AiStatus.PENDING.value)
     priority: Mapped[int] = mapped_column(Integer, default=Priority.PENDING.value)
@@ -162,6 +163,8 @@ class AiResult(Base):
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # records.finding_record rows
     draft_findings: Mapped[str] = mapped_column(Text)
     draft_impression: Mapped[str] = mapped_column(Text)
+    # consistency.find_discordances of the draft against the findings, as records.discordance_record rows
+    discordances: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     heatmaps: Mapped[list[Heatmap]] = relationship(order_by="Heatmap.id")
@@ -266,12 +269,14 @@ class ReadingSession(Base):
     """One reader's time on one study: active milliseconds, idle gaps excluded."""
 
     __tablename__ = "reading_sessions"
-    __table_args__ = (UniqueConstraint("study_id", "user_id"),)
+    # A reader has one clinical and one study-mode session per study: switching modes never reuses one.
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "study_mode", name="uq_reading_sessions_mode"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     arm: Mapped[str | None] = mapped_column(String(16))
+    study_mode: Mapped[bool] = mapped_column(default=False)
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     active_ms: Mapped[int] = mapped_column(Integer, default=0)
