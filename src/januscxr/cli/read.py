@@ -10,11 +10,11 @@ import typer
 from tqdm import tqdm
 
 from januscxr.errors import JanusCxrError, exit_code_for
-from januscxr.io import find_images
+from januscxr.io import DEFAULT_MAX_PIXELS, pixel_limit, search_images
 from januscxr.io.overlay import write_heatmap_overlay
 from januscxr.models.base import Reporter
 from januscxr.pipeline import DEFAULT_REPORTER, load_reporter, read_batches
-from januscxr.records import error_record, output_record, result_record
+from januscxr.records import error_record, output_record, probability_texts, result_record
 from januscxr.types import DiscordanceKind, ReadResult
 
 _DISCORDANCE_WORDS = {
@@ -40,6 +40,10 @@ def read_command(
         ),
     ] = None,
     allow_lateral: Annotated[bool, typer.Option("--allow-lateral", help="Read lateral views too.")] = False,
+    gate: Annotated[
+        str | None,
+        typer.Option(envvar="JANUSCXR_GATE", help="Registered chest-radiograph gate (default: the bundled one)."),
+    ] = None,
     models_dir: Annotated[
         Path | None,
         typer.Option(
@@ -55,10 +59,15 @@ def read_command(
     batch_size: Annotated[
         int, typer.Option(help="Janus: studies drafted together (same drafts as one by one; faster on a GPU).")
     ] = 1,
+    max_pixels: Annotated[
+        int,
+        typer.Option(min=1, help="Refuse images with more pixels (rows x columns x frames) before decoding them."),
+    ] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Read chest X-rays: critical findings first, then the draft report."""
-    files = find_images(paths)
-    if not files:
+    search = search_images(paths)
+    files = search.files
+    if not files and not search.errors:
         raise typer.BadParameter("no DICOM, PNG or JPEG files found", param_hint="PATHS")
     chosen = _load_reporter(
         reporter,
@@ -68,25 +77,36 @@ def read_command(
         max_new_tokens=max_new_tokens,
         stream=stream and not as_json,
     )
-    records, errors = [], []
-    outcomes = read_batches(
-        files, batch_size=batch_size, classifier=classifier, reporter=chosen, require_frontal=not allow_lateral
-    )
-    for path, outcome in tqdm(outcomes, total=len(files), desc="reading", unit="image", disable=len(files) < 2 or None):
-        if isinstance(outcome, JanusCxrError):
-            errors.append((path, outcome))
-            if not as_json:
-                typer.echo(f"error: {outcome}", err=True)
-            continue
-        if stream and chosen is not None and not as_json:
-            typer.echo("")  # end the streamed draft's line
-        written = _write_heatmaps(outcome, heatmaps) if heatmaps else {}
-        records.append(result_record(outcome, written))
+    records: list[dict[str, object]] = []
+    errors: list[tuple[Path, JanusCxrError]] = list(search.errors)
+    for _, error in errors:
         if not as_json:
-            typer.echo(render_summary(outcome, written))
+            typer.echo(f"error: {error}", err=True)
+    outcomes = read_batches(
+        files,
+        batch_size=batch_size,
+        classifier=classifier,
+        reporter=chosen,
+        require_frontal=not allow_lateral,
+        gate=gate,
+    )
+    progress = tqdm(outcomes, total=len(files), desc="reading", unit="image", disable=len(files) < 2 or None)
+    with pixel_limit(max_pixels):  # read_batches reads lazily, inside this block
+        for path, outcome in progress:
+            if isinstance(outcome, JanusCxrError):
+                errors.append((path, outcome))
+                if not as_json:
+                    typer.echo(f"error: {outcome}", err=True)
+                continue
+            if stream and chosen is not None and not as_json:
+                typer.echo("")  # end the streamed draft's line
+            written = _write_heatmaps(outcome, heatmaps) if heatmaps else {}
+            records.append(result_record(outcome, written))
+            if not as_json:
+                typer.echo(render_summary(outcome, written))
     if as_json:
         typer.echo(json.dumps(output_record(records, [error_record(str(p), e) for p, e in errors]), indent=2))
-    _finish(len(files), errors, quiet=as_json)
+    _finish(len(files) + len(search.errors), errors, quiet=as_json)
 
 
 def _load_reporter(name: str | None, *, stream: bool, **options: object) -> Reporter | None:
@@ -110,21 +130,23 @@ def render_summary(result: ReadResult, heatmap_files: dict[str, str]) -> str:
     lines = [f"== {image.source}  [{kind or 'image'} {image.shape[1]}x{image.shape[0]}]"]
     lines.append(f"   model {result.prediction.model_id} {result.prediction.model_version}")
     for finding in result.prediction.ordered():
-        mark = "!" if finding.flagged and finding.critical else ("*" if finding.flagged else " ")
+        mark = "!" if finding.critical else ("*" if finding.flagged else " ")
         status = ("POSSIBLE" if finding.uncertain else "FLAGGED") if finding.flagged else "-"
+        status += " URGENT" if finding.urgent else ""
         side = f" {finding.laterality.value}" if finding.laterality else ""
-        lines.append(
-            f" {mark} {finding.finding.value:<28} p={finding.probability:.2f} (threshold {finding.threshold:.2f})  {status}{side}"
-        )
+        p, threshold, urgent = probability_texts(finding.probability, finding.threshold, finding.urgent_threshold)
+        urgent = "never urgent" if finding.urgent_threshold is None else f"urgent {urgent}"
+        lines.append(f" {mark} {finding.finding.value:<28} p={p} (threshold {threshold}, {urgent})  {status}{side}")
     if result.report.reporter != DEFAULT_REPORTER:
         lines.append(f"   draft by {result.report.reporter}, for a radiologist to review")
     lines += ["", "FINDINGS:", f"  {result.report.findings}", "IMPRESSION:"]
     lines += [f"  {line}" for line in result.report.impression.splitlines()]
     for item in result.discordances:
         quote = f': "{item.sentence}"' if item.sentence else ""
+        p, threshold = probability_texts(item.probability, item.threshold)
         lines.append(
             f" {'!' if item.critical else '?'} {_DISCORDANCE_WORDS[item.kind]} {item.finding.value} "
-            f"(classifier p={item.probability:.2f}, threshold {item.threshold:.2f}){quote}"
+            f"(classifier p={p}, threshold {threshold}){quote}"
         )
     lines += [f"  heatmap {name}: {path}" for name, path in heatmap_files.items()]
     lines.append(f"   ({result.timings_ms['total_ms']:.0f} ms; decision support, not a diagnosis)\n")

@@ -21,6 +21,12 @@ from januscxr.labels import CHEXPERT_14
 
 LABEL_COLUMNS: tuple[str, ...] = tuple(f.value for f in CHEXPERT_14)
 
+# Longest CSV field accepted, in characters. Python's csv module stops at 131,072, which a long
+# report with pasted history can pass; 10 million is beyond any report and still bounds memory.
+# The limit is process-wide; it is only ever raised here.
+MAX_FIELD_CHARS = 10_000_000
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+
 
 class TableFormat(StrEnum):
     """File formats of report tables, by suffix."""
@@ -155,20 +161,40 @@ def _read_utf8(path: Path) -> str:
 
 
 def _parse_csv(path: Path, content: str, text_column: str) -> tuple[list[str], list[dict[str, object]], list[str]]:
-    """Header, rows and a "row N (line M)" locator per row."""
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    columns = list(reader.fieldnames or [])
-    if text_column not in columns:
-        found = ", ".join(columns) or "none"
-        raise ReportInputError(f"{path}: no column {text_column!r}; columns found: {found}")
+    """Header, rows and a "row N (line M)" locator per row.
+
+    ``strict`` parsing refuses an unbalanced quote (which would otherwise swallow the rest of
+    the file into one field) and text after a closing quote.
+    """
+    reader = csv.DictReader(io.StringIO(content, newline=""), strict=True)
     rows: list[dict[str, object]] = []
     where: list[str] = []
-    for number, row in enumerate(reader, start=1):
-        if None in row:
-            raise ReportInputError(f"{path}: row {number} (line {reader.line_num}): more fields than the header")
-        rows.append(dict(row))
-        where.append(f"row {number} (line {reader.line_num})")
+    line = 1  # where the row being read starts
+    try:
+        columns = list(reader.fieldnames or [])
+        line = reader.line_num + 1
+        if text_column not in columns:
+            found = ", ".join(columns) or "none"
+            raise ReportInputError(f"{path}: no column {text_column!r}; columns found: {found}")
+        for number, row in enumerate(reader, start=1):
+            if None in row:
+                raise ReportInputError(f"{path}: row {number} (line {line}): more fields than the header")
+            rows.append(dict(row))
+            where.append(f"row {number} (line {reader.line_num})")
+            line = reader.line_num + 1
+    except csv.Error as error:
+        place = "header" if line == 1 else f"row {len(rows) + 1}"
+        raise ReportInputError(f"{path}: {place} (line {line}): not valid CSV ({_csv_reason(error)})") from None
     return columns, rows, where
+
+
+def _csv_reason(error: csv.Error) -> str:
+    text = str(error)
+    if "field larger than field limit" in text:
+        return f"a field is longer than {MAX_FIELD_CHARS:,} characters"
+    if "unexpected end of data" in text:
+        return "a quote is opened and never closed"
+    return text
 
 
 def _parse_jsonl(path: Path, content: str, text_column: str) -> tuple[list[str], list[dict[str, object]], list[str]]:
@@ -183,6 +209,10 @@ def _parse_jsonl(path: Path, content: str, text_column: str) -> tuple[list[str],
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise ReportInputError(f"{path}: line {number}: not JSON ({error.msg})") from None
+        except RecursionError:
+            raise ReportInputError(f"{path}: line {number}: JSON nested too deeply; expected one flat object") from None
+        except ValueError as error:  # an integer of more than 4300 digits
+            raise ReportInputError(f"{path}: line {number}: unreadable JSON value ({error})") from None
         if not isinstance(row, dict):
             raise ReportInputError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
         if text_column not in row:
