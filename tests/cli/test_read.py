@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 from typer.testing import CliRunner
 
 from januscxr.cli.app import app
+from januscxr.errors import UnknownModelError
 from januscxr.records import read_output_schema
 
 runner = CliRunner()
@@ -87,9 +88,26 @@ def test_shared_fixtures_read(shared_data):
     assert outcome.stdout.count("IMPRESSION:") == 11
 
 
-def test_models_list_shows_cards():
+def test_models_list_shows_cards_and_hides_test_doubles():
     outcome = runner.invoke(app, ["models", "list"])
     assert outcome.exit_code == 0
-    assert "cxrnet-res128-kermany-nih" in outcome.stdout
-    assert "fake-classifier  version 0  (test double; never the default)" in outcome.stdout
-    assert "card: docs/model_cards/cxrnet-res128-kermany-nih.md" in outcome.stdout
+    assert "cxrnet-res128-kermany-nih  (classifier, bundled)" in outcome.stdout
+    assert "cxrgate-res64-kermany-nih  (chest-radiograph gate, bundled)" in outcome.stdout
+    assert "card: januscxr models card cxrnet-res128-kermany-nih" in outcome.stdout
+    assert "fake" not in outcome.stdout
+
+
+def test_models_card_works_for_every_listed_name():
+    listed = runner.invoke(app, ["models", "list"]).stdout
+    names = [line.split()[0] for line in listed.splitlines() if line and not line.startswith(" ")]
+    assert {"cxrnet-res128-kermany-nih", "findings-composer", "janus-pro-cxr-final"} <= set(names)
+    for name in names:
+        card = runner.invoke(app, ["models", "card", name])
+        assert card.exit_code == 0, card.output
+        assert card.stdout.startswith(f"# Model card: {name}"), name
+
+
+def test_models_card_of_an_unknown_name_lists_the_names():
+    outcome = runner.invoke(app, ["models", "card", "nope"])  # main() turns this into exit 5
+    assert isinstance(outcome.exception, UnknownModelError)
+    assert "no model named 'nope'; expected one of: cxrnet-res128-kermany-nih" in str(outcome.exception)

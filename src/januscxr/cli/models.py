@@ -7,13 +7,20 @@ from typing import Annotated
 
 import typer
 
+from januscxr.errors import UnknownModelError
+from januscxr.models.base import ClassifierSpec, GateSpec
 from januscxr.models.registry import (
     classifier_specs,
-    get_classifier_spec,
+    gate_specs,
     get_reporter_spec,
     model_card_text,
+    read_model_card,
+    reporter_card_text,
     reporter_specs,
 )
+
+# The bundled composer's name (januscxr.report.compose.REPORTER_NAME, not imported: it pulls in the report layer).
+COMPOSER = "findings-composer"
 
 app = typer.Typer(help="Registered models, their cards and weights.", no_args_is_help=True)
 
@@ -29,34 +36,51 @@ ModelsDir = Annotated[
 
 @app.command("list")
 def list_command() -> None:
-    """List registered classifiers with the headline of their model cards, then the reporters."""
-    for spec in classifier_specs():
-        tag = "  (test double; never the default)" if spec.test_double else ""
-        typer.echo(f"{spec.model_id}  version {spec.version}{tag}")
+    """List the registered models: classifiers, the chest-radiograph gate and reporters, with their cards' headlines."""
+    for spec in _bundled_specs():
+        if spec.test_double:
+            continue  # fakes for tests: registered, usable by name, never listed
+        kind = "classifier" if isinstance(spec, ClassifierSpec) else "chest-radiograph gate"
+        typer.echo(f"{spec.model_id}  ({kind}, bundled)  version {spec.version}")
         typer.echo(f"    {spec.description}")
-        typer.echo(f"    findings: {', '.join(f.value for f in spec.labels)}")
-        if spec.input_size:
-            typer.echo(f"    input: {spec.input_size} px; weights: {spec.weights} (sha256 {spec.sha256})")
+        if isinstance(spec, ClassifierSpec):
+            typer.echo(f"    findings: {', '.join(f.value for f in spec.labels)}")
+        typer.echo(f"    input: {spec.input_size} px; weights: {spec.weights} (sha256 {spec.sha256})")
         card = model_card_text(spec)
         if card:
-            typer.echo(f"    card: {spec.model_card}")
+            typer.echo(f"    card: januscxr models card {spec.model_id}")
             for line in _card_summary(card):
                 typer.echo(f"      {line}")
         typer.echo("")
-    typer.echo("findings-composer  (reporter, bundled): drafts from the classifier's findings alone\n")
+    typer.echo(f"{COMPOSER}  (reporter, bundled): drafts from the classifier's findings alone")
+    typer.echo(f"    card: januscxr models card {COMPOSER}\n")
     for reporter in reporter_specs():
         revision = reporter.revision or "revision not pinned"
         typer.echo(f"{reporter.model_id}  (reporter, {reporter.parameters} parameters)")
         typer.echo(f"    {reporter.description}")
         typer.echo(f"    weights: https://huggingface.co/{reporter.hub_repo} ({revision}); `januscxr models pull`")
+        typer.echo(f"    card: januscxr models card {reporter.model_id}")
         typer.echo("")
 
 
 @app.command("card")
-def card_command(name: Annotated[str, typer.Argument(help="Model id.")]) -> None:
-    """Print a model's card."""
-    spec = get_classifier_spec(name)
-    typer.echo(model_card_text(spec) or f"{name} has no model card")
+def card_command(name: Annotated[str, typer.Argument(help="Model id, as `januscxr models list` shows it.")]) -> None:
+    """Print a model's card: classifiers, the gate and reporters alike."""
+    typer.echo(model_card(name))
+
+
+def model_card(name: str) -> str:
+    """The card of any registered model, or UnknownModelError naming every model."""
+    specs = {s.model_id: s for s in _bundled_specs()}
+    if name in specs:
+        return model_card_text(specs[name]) or f"{name}: {specs[name].description} (no model card)"
+    if name == COMPOSER:
+        return read_model_card(f"docs/model_cards/{COMPOSER}.md") or f"{COMPOSER} has no model card"
+    reporters = {s.model_id: s for s in reporter_specs()}
+    if name in reporters:
+        return reporter_card_text(reporters[name])
+    listed = [n for n, s in specs.items() if not s.test_double] + [COMPOSER, *reporters]
+    raise UnknownModelError(f"no model named {name!r}; expected one of: {', '.join(listed)}")
 
 
 @app.command("pull")
@@ -121,6 +145,10 @@ def convert_command(
         f"({summary.num_image_tokens} image tokens; image-generation modules {kept}; "
         f"{summary.dropped} unused source tensors left out)"
     )
+
+
+def _bundled_specs() -> list[ClassifierSpec | GateSpec]:
+    return [*classifier_specs(), *gate_specs()]
 
 
 def _card_summary(card: str) -> list[str]:

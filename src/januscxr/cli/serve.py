@@ -8,10 +8,6 @@ from typing import Annotated
 
 import typer
 
-from januscxr.server import create_app, load_settings
-from januscxr.server.deps import ReadingRoom
-from januscxr.storage.users import count_users
-
 
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
@@ -28,6 +24,10 @@ def serve_command(
 ) -> None:
     """Start the reading room: worklist, viewer, report editor and sign-off (settings: JANUSCXR_*)."""
     import uvicorn
+
+    from januscxr.server import create_app, load_settings
+    from januscxr.server.deps import ReadingRoom
+    from januscxr.storage.users import count_users
 
     settings = load_settings(
         host=host,

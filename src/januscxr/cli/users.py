@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from januscxr.server import load_settings
 from januscxr.server.security import MIN_PASSWORD_LENGTH, hash_password
-from januscxr.storage.database import open_database
 from januscxr.storage.tables import Role
-from januscxr.storage.users import add_user, list_users
 
 app = typer.Typer(help="Reading-room accounts: radiologists, residents (co-signed) and admins.", no_args_is_help=True)
 
@@ -35,6 +32,10 @@ def add_command(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise typer.BadParameter(f"password has {len(password)} characters; expected at least {MIN_PASSWORD_LENGTH}")
+    from januscxr.server import load_settings
+    from januscxr.storage.database import open_database
+    from januscxr.storage.users import add_user
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     db = open_database(settings.resolved_database_url)
     with db.write() as session:
@@ -46,6 +47,10 @@ def add_command(
 @app.command("list")
 def list_command(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """List accounts and roles."""
+    from januscxr.server import load_settings
+    from januscxr.storage.database import open_database
+    from januscxr.storage.users import list_users
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     db = open_database(settings.resolved_database_url)
     with db.read() as session:

@@ -11,6 +11,7 @@ from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
 
+
 def _cxrnet_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier:
     # torch is imported when a model is built, not when the registry is listed (`januscxr --help`).
     from januscxr.models.cxrnet_classifier import CxrNetClassifier
@@ -89,7 +90,7 @@ register_classifier(
         input_size=128,
         factory=_cxrnet_classifier,
         weights=f"{DEFAULT_CLASSIFIER}.safetensors",
-        sha256="6195f03bff733c36ed301314c6ccd293f26e769175992fefd9425a089ed09adc",
+        sha256="da489df108de03d639bbe64d831bf1286fafe5695445429d202d31fd5f65ab8d",
         model_card=f"docs/model_cards/{DEFAULT_CLASSIFIER}.md",
         description="Small residual CNN trained here on Kermany pediatric pneumonia and 776 NIH ChestX-ray14 images (64 px).",
     )
@@ -109,10 +110,13 @@ register_classifier(
 
 def model_card_text(spec: ClassifierSpec | GateSpec) -> str | None:
     """The model card's Markdown, from the package or the source checkout's docs/."""
-    if spec.model_card is None:
-        return None
-    name = Path(spec.model_card).name
-    for candidate in (Path(str(files("januscxr"))) / "model_cards" / name, Path(__file__).parents[3] / spec.model_card):
+    return None if spec.model_card is None else read_model_card(spec.model_card)
+
+
+def read_model_card(relative: str) -> str | None:
+    """``docs/model_cards/NAME.md`` from the installed package, else from the source checkout."""
+    name = Path(relative).name
+    for candidate in (Path(str(files("januscxr"))) / "model_cards" / name, Path(__file__).parents[3] / relative):
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     return None
@@ -166,6 +170,28 @@ register_gate(
         test_double=True,
     )
 )
+
+
+def reporter_card_text(spec: ReporterSpec) -> str:
+    """A vision-language reporter's card, from what the registry knows (its weights are not shipped)."""
+    revision = spec.revision or "not pinned (`januscxr models pull` records the commit it downloads)"
+    lines = [
+        f"# Model card: {spec.model_id}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| model id | `{spec.model_id}` (vision-language reporter, {spec.parameters} parameters) |",
+        f"| what | {spec.description} |",
+        f"| based on | {spec.based_on or 'none'} |",
+        f"| weights | https://huggingface.co/{spec.hub_repo}, revision {revision}; not shipped with januscxr |",
+        f"| licence | {spec.licence} |",
+        "| use | decision support, not a diagnosis: a draft for a radiologist to review, edit and sign |",
+        "",
+        f"Get the weights with `januscxr models pull {spec.model_id}` (or copy them in and run "
+        "`januscxr models convert`), then `januscxr read --reporter NAME`. Prompt, decoding, speed and "
+        "the published evaluation: docs/janus.md.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def register_reporter(spec: ReporterSpec) -> None:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
-# Verified when the user name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("januscxr-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the user name is unknown, so a wrong name costs as long as a wrong password.
+    Made on first use: hashing at import would cost every command, `januscxr --help` included."""
+    return _HASHER.hash("januscxr-no-such-user")
+
 
 SESSION_COOKIE = "januscxr_session"
 LOGIN_CSRF_COOKIE = "januscxr_login_csrf"
@@ -29,7 +36,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; a None hash (unknown user) still costs one verification."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
