@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from importlib.resources import files
 from typing import Any
 
@@ -23,11 +24,47 @@ def finding_record(result: FindingResult) -> dict[str, Any]:
         "finding": result.finding.value,
         "probability": round(result.probability, 6),
         "threshold": round(result.threshold, 6),
+        "urgent_threshold": None if result.urgent_threshold is None else round(result.urgent_threshold, 6),
         "flagged": result.flagged,
+        "urgent": result.urgent,
         "uncertain": result.uncertain,
         "critical": result.critical,
         "laterality": result.laterality.value if result.laterality else None,
     }
+
+
+def probability_texts(probability: float, *thresholds: float | None, significant: int = 3) -> tuple[str, ...]:
+    """``probability`` then each threshold as text, with the digits to read ``probability >= threshold`` off.
+
+    All numbers share one number of decimals (so rounding keeps their order): enough for
+    ``significant`` significant digits of every threshold, and of the probability up to one
+    decimal past them. Where the probability and a threshold differ but print the same, more
+    decimals until they do not. None prints as "-".
+
+    Examples
+    --------
+    >>> probability_texts(0.0499, 0.05)
+    ('0.0499', '0.0500')
+    >>> probability_texts(0.050004, 0.05, None)
+    ('0.050004', '0.050000', '-')
+    """
+    known = [t for t in thresholds if t is not None]
+    limit = max((_decimals(t, significant) for t in known), default=16) + 1
+    decimals = max([min(_decimals(probability, significant), limit)] + [_decimals(t, significant) for t in known])
+
+    def ties(d: int) -> bool:
+        return any(t != probability and f"{t:.{d}f}" == f"{probability:.{d}f}" for t in known)
+
+    while ties(decimals) and decimals < 17:
+        decimals += 1
+    return tuple(f"{x:.{decimals}f}" if x is not None else "-" for x in (probability, *thresholds))
+
+
+def _decimals(value: float, significant: int) -> int:
+    """Decimals that show ``significant`` significant digits of ``value`` (at least one)."""
+    if value == 0 or not math.isfinite(value):
+        return significant - 1
+    return max(1, significant - 1 - math.floor(math.log10(abs(value))))
 
 
 def discordance_record(discordance: Discordance) -> dict[str, Any]:

@@ -112,26 +112,44 @@ class ImageHeader:
 
 @dataclass(frozen=True)
 class FindingResult:
-    """The classifier's call on one finding for one image."""
+    """The classifier's call on one finding for one image, at its two operating points.
+
+    - ``threshold``, the sensitive point: ``flagged`` when ``probability >= threshold``; a
+      flagged finding is written into the draft.
+    - ``urgent_threshold``, the specific point (high specificity, chosen on held-out cases):
+      ``urgent`` when ``probability >= urgent_threshold`` as well; only an urgent finding raises
+      the worklist. None when the model has no reliable specific point for the finding (chosen
+      on too few positives): such a finding is never urgent.
+    - ``uncertain``: flagged, yet under 0.5 or under the specific point: drafted as "possible".
+    - ``critical``: urgent and a critical finding (:data:`januscxr.labels.CRITICAL`).
+    """
 
     finding: Finding
     probability: float  # calibrated
-    threshold: float  # operating point: flagged when probability >= threshold
+    threshold: float  # sensitive operating point: flagged when probability >= threshold
     heatmap: FloatArray | None = None  # (h, w) in [0, 1], model input grid; flagged only
     laterality: Laterality | None = None
+    urgent_threshold: float | None = None  # specific operating point; None: never urgent
 
     @property
     def flagged(self) -> bool:
         return self.probability >= self.threshold
 
     @property
+    def urgent(self) -> bool:
+        """Flagged at the specific operating point too: raises the worklist."""
+        return self.urgent_threshold is not None and self.flagged and self.probability >= self.urgent_threshold
+
+    @property
     def critical(self) -> bool:
-        return self.finding.is_critical
+        """Urgent and a critical finding: what puts a study at the top of the worklist."""
+        return self.urgent and self.finding.is_critical
 
     @property
     def uncertain(self) -> bool:
-        """Flagged, yet less likely than not: reported as "possible"."""
-        return self.flagged and self.probability < UNCERTAIN_BELOW
+        """Flagged, yet less likely than not or under a reliable specific point: reported as "possible"."""
+        below_specific = self.urgent_threshold is not None and self.probability < self.urgent_threshold
+        return self.flagged and (self.probability < UNCERTAIN_BELOW or below_specific)
 
 
 # A flagged finding whose calibrated probability is under this reads as "possible ...".

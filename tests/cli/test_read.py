@@ -111,3 +111,35 @@ def test_models_card_of_an_unknown_name_lists_the_names():
     outcome = runner.invoke(app, ["models", "card", "nope"])  # main() turns this into exit 5
     assert isinstance(outcome.exception, UnknownModelError)
     assert "no model named 'nope'; expected one of: cxrnet-res128-kermany-nih" in str(outcome.exception)
+
+
+def test_summary_prints_the_digits_that_decide_a_flag():
+    import numpy as np
+
+    from januscxr.cli.read import render_summary
+    from januscxr.labels import Finding
+    from januscxr.types import DraftReport, FindingResult, Image, Prediction, ReadResult
+
+    findings = {
+        Finding.CARDIOMEGALY: FindingResult(Finding.CARDIOMEGALY, 0.0499, 0.05),
+        Finding.PNEUMONIA: FindingResult(
+            Finding.PNEUMONIA, 0.6305188622528762, 0.6305188622528762, urgent_threshold=0.6305188622528762
+        ),
+        Finding.PLEURAL_EFFUSION: FindingResult(Finding.PLEURAL_EFFUSION, 0.7, 0.14, urgent_threshold=0.8),
+    }
+    result = ReadResult(
+        Image(np.zeros((8, 8), np.float32), "x.png"),
+        Prediction(findings, "m", "0"),
+        DraftReport("f", "i", "findings-composer"),
+        {"total_ms": 1.0},
+    )
+    summary = render_summary(result, {}).splitlines()
+    lines = {f.value.split()[0]: next(line for line in summary if f.value in line) for f in findings}
+    assert "p=0.0499 (threshold 0.0500, never urgent)  -" in lines["Cardiomegaly"]
+    assert (
+        lines["Pneumonia"].startswith(" ! ")
+        and "p=0.631 (threshold 0.631, urgent 0.631)  FLAGGED URGENT" in lines["Pneumonia"]
+    )
+    assert (
+        lines["Pleural"].startswith(" * ") and "p=0.700 (threshold 0.140, urgent 0.800)  POSSIBLE" in lines["Pleural"]
+    )

@@ -47,3 +47,17 @@ def test_ece_is_zero_for_perfect_calibration_bins():
     p = np.repeat([0.25, 0.75], 400)
     y = np.r_[np.repeat([1, 0, 0, 0], 100), np.repeat([1, 1, 1, 0], 100)]
     assert expected_calibration_error(p, y) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_specific_threshold_keeps_the_specificity_and_flags_the_most():
+    from januscxr.models.calibration import specific_threshold
+
+    rng = np.random.default_rng(1)
+    truth = rng.random(400) < 0.3
+    p = np.clip(rng.normal(np.where(truth, 0.7, 0.3), 0.15), 0, 1)
+    t = specific_threshold(p, truth, 0.95)
+    assert (p[~truth] < t).mean() >= 0.95
+    lower = np.unique(p)[np.unique(p) < t]
+    assert lower.size == 0 or (p[~truth] < lower.max()).mean() < 0.95  # the next lower one fails
+    assert specific_threshold([0.2, 0.9], [False, True], 0.95) == 0.9
+    assert specific_threshold([0.2, 0.9], [True, False], 0.95) > 0.9  # nothing flagged

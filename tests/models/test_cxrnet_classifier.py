@@ -109,3 +109,53 @@ def test_findings_no_better_than_chance_are_withheld(tmp_path):
     )
     (prediction,) = CxrNetClassifier(spec, path).predict([_image()])
     assert list(prediction.findings) == [findings[0]]
+
+
+def _with_urgent(tmp_path, positives: dict[str, int], urgent: float):
+    """The tiny classifier rewritten with urgent thresholds chosen on ``positives`` positives."""
+    from januscxr.training.operating_points import write_operating_points
+
+    path = tmp_path / "tiny.safetensors"
+    spec = write_tiny_classifier(path)
+    report = {f: {"urgent_threshold": urgent, "half_a": {"positives": n}} for f, n in positives.items()}
+    out = tmp_path / "urgent.safetensors"
+    sha256 = write_operating_points(path, out, report, rule={"min_specificity": 0.95})
+    return spec, path, out, sha256
+
+
+def test_urgent_thresholds_round_trip_through_the_metadata(tmp_path):
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    positives = {TINY_FINDINGS[0].value: 25, TINY_FINDINGS[1].value: 6, TINY_FINDINGS[2].value: 20}
+    spec, path, out, sha256 = _with_urgent(tmp_path, positives, urgent=0.0)
+    assert sha256 == hashlib.sha256(out.read_bytes()).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest()
+    before, after = load_file(str(path)), load_file(str(out))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    again = tmp_path / "again.safetensors"
+    from januscxr.training.operating_points import write_operating_points
+
+    report = {f: {"urgent_threshold": 0.0, "half_a": {"positives": n}} for f, n in positives.items()}
+    assert write_operating_points(out, again, report, rule={"min_specificity": 0.95}) == sha256  # reproducible
+
+    classifier = CxrNetClassifier(spec, out)
+    assert classifier.urgent_thresholds == [0.0, None, 0.0]  # 6 positives: unreliable, dropped
+    for f in TINY_FINDINGS:
+        classifier.thresholds[TINY_FINDINGS.index(f)] = 0.0  # flag everything
+    (prediction,) = classifier.predict([_image()], heatmaps=False)
+    assert prediction.findings[TINY_FINDINGS[0]].urgent and prediction.findings[TINY_FINDINGS[0]].critical
+    six = prediction.findings[TINY_FINDINGS[1]]
+    assert six.flagged and six.urgent_threshold is None and not six.urgent and not six.critical
+
+
+def test_a_threshold_on_six_positives_never_raises_urgency(tmp_path):
+    spec, _, out, _ = _with_urgent(tmp_path, {f.value: 6 for f in TINY_FINDINGS}, urgent=0.0)
+    classifier = CxrNetClassifier(spec, out)
+    classifier.thresholds = [0.0] * len(TINY_FINDINGS)
+    predictions = classifier.predict([_image(s) for s in range(3)], heatmaps=False)
+    assert not any(r.urgent or r.critical for p in predictions for r in p.findings.values())
+
+
+def test_files_without_urgent_thresholds_are_never_urgent(tiny):
+    assert tiny.urgent_thresholds == [None] * len(TINY_FINDINGS)

@@ -64,8 +64,11 @@ def make_study(db: Database, uid: str = "1.2.3.4") -> tuple[Study, Image]:
         return study, image
 
 
-def prediction(probabilities: dict[Finding, float], threshold: float = 0.5) -> Prediction:
-    findings = {f: FindingResult(f, p, threshold) for f, p in probabilities.items()}
+def prediction(
+    probabilities: dict[Finding, float], threshold: float = 0.5, urgent_threshold: float | None = 0.75
+) -> Prediction:
+    """Fake results at two operating points: flagged from ``threshold``, urgent from ``urgent_threshold``."""
+    findings = {f: FindingResult(f, p, threshold, urgent_threshold=urgent_threshold) for f, p in probabilities.items()}
     return Prediction(findings, "fake-classifier", "0")
 
 

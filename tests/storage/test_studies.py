@@ -54,3 +54,36 @@ def test_sessions_expire(db: Database) -> None:
         assert count_users(session) == 1
         assert find_session(session, "a" * 64) is not None
         assert find_session(session, "b" * 64) is None
+
+
+def test_critical_only_when_a_critical_finding_is_urgent(db: Database) -> None:
+    from januscxr.storage.studies import add_image
+    from januscxr.storage.tables import Priority
+
+    cases = {
+        "sensitive-only": [{Finding.PNEUMOTHORAX: 0.6}],  # flagged (0.5) but under the urgent 0.75
+        "urgent-not-critical": [{Finding.LUNG_OPACITY: 0.9}],
+        "urgent-critical": [{Finding.LUNG_OPACITY: 0.9, Finding.PNEUMOTHORAX: 0.6, Finding.PNEUMONIA: 0.8}],
+        "critical-then-calm": [{Finding.PLEURAL_EFFUSION: 0.8}, {Finding.PNEUMOTHORAX: 0.6}],
+        "routine": [{Finding.PNEUMOTHORAX: 0.2}],
+    }
+    for uid, reads in cases.items():
+        study, image = make_study(db, uid)
+        for i, probabilities in enumerate(reads):
+            with db.write() as session:
+                if i:
+                    image = add_image(session, study, sop_instance_uid=f"{uid}.{i + 1}", file_path="x")
+                record_ai_result(session, image, prediction(probabilities), DRAFT)
+    with db.read() as session:
+        rows = {r.study_instance_uid: r for r in worklist(session, WorklistQuery())}
+    assert {uid: Priority(r.priority) for uid, r in rows.items()} == {
+        "sensitive-only": Priority.FLAGGED,
+        "urgent-not-critical": Priority.FLAGGED,
+        "urgent-critical": Priority.CRITICAL,
+        "critical-then-calm": Priority.CRITICAL,
+        "routine": Priority.ROUTINE,
+    }
+    assert rows["urgent-critical"].top_finding == "Pneumonia"  # the urgent one, not the flagged pneumothorax
+    assert rows["critical-then-calm"].top_finding == "Pleural Effusion"
+    assert rows["critical-then-calm"].flagged_findings == "|Pneumothorax|Pleural Effusion|"
+    assert rows["sensitive-only"].top_finding == "Pneumothorax"

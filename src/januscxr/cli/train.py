@@ -83,6 +83,37 @@ def classifier_command(
         typer.echo(f"{finding:<20} AUC {stats['auc']:.3f} [{low:.3f}, {high:.3f}]  threshold {stats['threshold']:.3f}")
 
 
+@app.command("operating-points")
+def operating_points_command(
+    manifest: Annotated[Path, typer.Option(help="The training manifest (januscxr train manifest).")],
+    weights: Annotated[Path, typer.Option(help="The exported classifier (.safetensors).")],
+    out: Annotated[Path, typer.Option(help="Where to write the classifier with its urgent thresholds.")],
+    seed: Annotated[int, typer.Option(help="The training run's --seed: reproduces its validation split.")] = 0,
+    half_seed: Annotated[int, typer.Option(help="Seed of the split of validation patients into halves A and B.")] = 0,
+    specificity: Annotated[float, typer.Option(help="Specificity the urgent threshold keeps on half A.")] = 0.95,
+    card: Annotated[Path | None, typer.Option(help="Model card to update (Operating points section, sha256).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the measured numbers as JSON here.")] = None,
+) -> None:
+    """Choose each finding's urgent (specific) threshold on held-out validation patients."""
+    import torch
+
+    from januscxr.training.card import operating_points_markdown, update_card_operating_points
+    from januscxr.training.operating_points import fit_operating_points
+
+    torch.set_num_threads(1)  # a small model: one thread leaves the shared machine usable
+    summary = fit_operating_points(manifest, weights, out, seed=seed, half_seed=half_seed, min_specificity=specificity)
+    if report is not None:
+        report.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if card is not None:
+        machine = f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"
+        command = "januscxr " + " ".join(sys.argv[1:])
+        update_card_operating_points(
+            card, summary, command=command, machine=machine, date=f"{datetime.now(UTC):%Y-%m-%d}"
+        )
+    typer.echo(operating_points_markdown(summary))
+    typer.echo(f"{out}: sha256 {summary['sha256']}")
+
+
 @app.command("gate")
 def gate_command(
     data_root: Annotated[

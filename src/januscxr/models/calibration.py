@@ -4,8 +4,11 @@ Rules (stated in every model card):
 - Calibration: per finding, a temperature T and a bias b, p = sigmoid(logit / T + b),
   minimising the binary cross-entropy on validation (Platt scaling). The bias undoes the
   shift that class weighting puts into the logits; the temperature undoes overconfidence.
-- Operating threshold: the calibrated probability that maximises Youden's J
+- Operating threshold (sensitive point): the calibrated probability that maximises Youden's J
   (sensitivity + specificity - 1) on validation; ties go to the higher threshold.
+- Urgent threshold (specific point): the lowest calibrated probability at which at least 95%
+  of held-out negatives stay under it; one chosen on fewer than ``MIN_URGENT_POSITIVES``
+  positives is unreliable and never raises urgency.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 
 FloatArray = npt.NDArray[np.float64]
+
+# A specific operating point chosen on fewer positives than this never raises urgency.
+MIN_URGENT_POSITIVES = 20
 
 
 def sigmoid(x: npt.ArrayLike) -> FloatArray:
@@ -56,6 +62,21 @@ def youden_threshold(probabilities: npt.ArrayLike, truth: npt.ArrayLike) -> floa
         if j >= best_j:
             best_j, best_t = j, float(t)
     return best_t
+
+
+def specific_threshold(probabilities: npt.ArrayLike, truth: npt.ArrayLike, min_specificity: float = 0.95) -> float:
+    """The lowest threshold at which ``probability >= threshold`` has specificity >= ``min_specificity``.
+
+    Candidates are the observed probabilities and the next float above the largest one (nothing
+    flagged, specificity 1); the lowest passing candidate flags the most positives.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    negatives = np.sort(p[~np.asarray(truth, dtype=bool)])
+    candidates = np.r_[np.unique(p), np.nextafter(p.max(initial=0.0), np.inf)]
+    # specificity at t: negatives strictly under t, found by binary search on the sorted negatives
+    specificity = np.searchsorted(negatives, candidates, side="left") / max(negatives.size, 1)
+    passing = candidates[specificity >= min_specificity] if negatives.size else candidates
+    return float(passing.min())
 
 
 def expected_calibration_error(probabilities: npt.ArrayLike, truth: npt.ArrayLike, bins: int = 10) -> float:

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from januscxr.errors import ModelError
 from januscxr.labels import Finding
 from januscxr.models.base import ClassifierSpec
+from januscxr.models.calibration import MIN_URGENT_POSITIVES
 from januscxr.models.cxrnet import CxrNet
 from januscxr.models.heatmap import gradcam, heatmap_laterality
 from januscxr.preprocess import to_model_input
@@ -26,6 +27,9 @@ class CxrNetClassifier:
     The safetensors metadata carries the findings, input size, widths, per-finding
     Platt temperatures and biases and operating thresholds fitted on validation, and which findings are
     offered: a finding no better than chance on validation is computed but never reported.
+    Files written by ``januscxr train operating-points`` also carry each finding's urgent
+    (specific) threshold and the positives it was chosen on; a finding without one, or with one
+    chosen on fewer than ``MIN_URGENT_POSITIVES`` positives, is never urgent.
     """
 
     def __init__(self, spec: ClassifierSpec, weights: Path | None) -> None:
@@ -42,6 +46,8 @@ class CxrNetClassifier:
             widths = tuple(json.loads(metadata["widths"]))
             biases = json.loads(metadata.get("biases", "{}"))
             offered = set(json.loads(metadata.get("offered", metadata["findings"])))
+            urgent = json.loads(metadata.get("urgent_thresholds", "{}"))
+            urgent_positives = json.loads(metadata.get("urgent_positives", "{}"))
         except (KeyError, ValueError) as error:
             raise ModelError(
                 f"{weights}: weights metadata lacks {error}; expected a file written by januscxr train"
@@ -49,6 +55,12 @@ class CxrNetClassifier:
         self.temperatures = torch.tensor([temperatures[f.value] for f in self.findings])
         self.biases = torch.tensor([float(biases.get(f.value, 0.0)) for f in self.findings])
         self.thresholds = [float(thresholds[f.value]) for f in self.findings]
+        self.urgent_thresholds: list[float | None] = [
+            float(urgent[f.value])
+            if f.value in urgent and int(urgent_positives.get(f.value, 0)) >= MIN_URGENT_POSITIVES
+            else None
+            for f in self.findings
+        ]
         self.offered = [k for k, f in enumerate(self.findings) if f.value in offered]
         self.network = CxrNet(len(self.findings), widths)
         self.network.load_state_dict(load_file(str(weights)), strict=True)
@@ -79,7 +91,9 @@ class CxrNetClassifier:
             laterality = None
             if heatmap is not None and finding.is_lateralizable:
                 laterality = heatmap_laterality(heatmap, column_toward_patient_left=image.column_toward_patient_left)
-            results[finding] = FindingResult(finding, float(probabilities[k]), self.thresholds[k], heatmap, laterality)
+            results[finding] = FindingResult(
+                finding, float(probabilities[k]), self.thresholds[k], heatmap, laterality, self.urgent_thresholds[k]
+            )
         return Prediction(results, self._spec.model_id, self._spec.version)
 
     def _gradcams(self, x: torch.Tensor, indices: list[int]) -> list[np.ndarray]:

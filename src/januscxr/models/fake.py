@@ -19,6 +19,7 @@ FAKE_PROBABILITIES: dict[Finding, float] = {
     Finding.PNEUMONIA: 0.10,
 }
 FAKE_THRESHOLD = 0.3
+FAKE_URGENT_THRESHOLD = 0.9  # the specific point: pneumothorax (0.92) is urgent, so critical
 
 
 class FakeClassifier:
@@ -49,6 +50,7 @@ class FakeClassifier:
                     FAKE_THRESHOLD,
                     heatmap.copy() if flagged and heatmaps else None,
                     side if flagged and finding.is_lateralizable else None,
+                    FAKE_URGENT_THRESHOLD,
                 )
             predictions.append(Prediction(results, self._spec.model_id, self._spec.version))
         return predictions

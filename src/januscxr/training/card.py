@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,11 @@ RULES_SECTION = """\
 - Probabilities: Platt scaling per finding, p = sigmoid(logit / T + b), with T and b fitted
   on validation by minimising the binary cross-entropy. The bias undoes the shift that class
   weighting puts into the logits; the temperature undoes overconfidence.
-- Threshold: the calibrated probability maximising Youden's J (sensitivity + specificity - 1)
-  on validation. A finding is flagged at or above it; a flagged finding under 0.5 reads as
-  "possible" in the draft report.
+- Threshold (the sensitive point): the calibrated probability maximising Youden's J
+  (sensitivity + specificity - 1) on validation. A finding is flagged at or above it and written
+  into the draft; a flagged finding under 0.5, or under a reliable urgent threshold, reads as
+  "possible". The urgent (specific) point is chosen afterwards on held-out validation patients:
+  see "Operating points".
 - 95% CIs: 2,000 stratified bootstrap resamples of the validation cases (seeded).
 """
 
@@ -108,6 +111,93 @@ def model_card(summary: dict[str, Any], *, command: str, machine: str, date: str
         USE_SECTION,
     ]
     return "\n".join(lines)
+
+
+OPERATING_POINTS_RULES = """\
+Two operating points per finding:
+
+- **Sensitive** (the threshold above, Youden's J on all validation): a finding at or above it is
+  flagged and written into the draft.
+- **Specific** (urgent): the validation patients are split again, by patient (seeded), into
+  halves A and B. On half A, the lowest calibrated probability at which at least {specificity:.0%}
+  of negatives stay under it; never below the sensitive point. Only a finding at or above it
+  raises the worklist; a study is *critical* only when a critical finding reaches it. A flagged
+  finding under it (or under 0.5) is drafted as "possible".
+- A specific threshold chosen on fewer than {min_positives} positives in half A is **unreliable:
+  it never raises urgency** (the classifier ignores it); the finding is still drafted when flagged.
+- Sensitivity and specificity are measured on half B only, with 95% Wilson intervals on the
+  effective sample size (design effect from a patient-grouped bootstrap: images of one patient
+  are not independent). Half B took no part in choosing the specific threshold, but the whole
+  validation split also chose the epoch, the calibration and the sensitive threshold, so even
+  half B is somewhat optimistic; the official test splits measure the model from outside.
+"""
+
+
+def operating_points_markdown(summary: dict[str, Any]) -> str:
+    """The operating-points table of ``fit_operating_points``'s summary, two rows per finding."""
+    lines = [
+        "| finding | point | threshold | half A positives / negatives | half B positives / negatives (patients) "
+        "| sensitivity on B (95% CI) | specificity on B (95% CI) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for finding, v in summary["findings"].items():
+        a, b = v["half_a"], v["half_b"]
+        specific = "specific (urgent)"
+        if v["urgent_threshold"] > v["specific_threshold_on_a"]:
+            specific += f" = sensitive (the 95%-specificity point on A, {v['specific_threshold_on_a']:.4g}, is lower)"
+        if not v["reliable"]:
+            specific = f"specific: **threshold unreliable ({a['positives']} positives): never raises urgency**"
+        for name, label, threshold in (
+            ("sensitive", "sensitive (draft)", v["threshold"]),
+            ("urgent", specific, v["urgent_threshold"]),
+        ):
+            m = b[name]
+            lines.append(
+                f"| {finding} | {label} | {threshold:.4g} | {a['positives']} / {a['negatives']} "
+                f"| {b['positives']} / {b['negatives']} ({b['patients']}) "
+                f"| {_with_ci(m['sensitivity'], m['sensitivity_ci95'])} | {_with_ci(m['specificity'], m['specificity_ci95'])} |"
+            )
+    return "\n".join(lines)
+
+
+def _with_ci(value: float, ci: list[float]) -> str:
+    return f"{value:.3f} ({ci[0]:.3f} to {ci[1]:.3f})"
+
+
+def operating_points_section(summary: dict[str, Any], *, command: str, machine: str, date: str) -> str:
+    rule = summary["rule"]
+    return "\n".join(
+        [
+            "## Operating points",
+            "",
+            OPERATING_POINTS_RULES.format(specificity=rule["min_specificity"], min_positives=rule["min_positives"]),
+            f"Chosen {date} on {machine}: `{command}` ({summary['cases']} validation images, "
+            f"{summary['unreadable']} unreadable; validation split seed {rule['seed']}, halves seed {rule['half_seed']}).",
+            "",
+            operating_points_markdown(summary),
+            "",
+        ]
+    )
+
+
+def update_card_operating_points(path: str | Path, summary: dict[str, Any], **context: str) -> Path:
+    """Write the Operating points section into a model card (replacing an older one) and its new sha256."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    section = operating_points_section(summary, **context)
+    text = re.sub(r"(\| weights \|[^\n]*sha256 `)[0-9a-f]{64}`", rf"\g<1>{summary['sha256']}`", text)
+    old = re.search(r"^## Operating points\n.*?(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    if old is not None:
+        text = text[: old.start()] + section + "\n" + text[old.end() :]
+    else:
+        anchor = (
+            text.index("## Calibration and operating points")
+            if "## Calibration and operating points" in text
+            else len(text)
+        )
+        text = text[:anchor] + section + "\n" + text[anchor:]
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def write_model_card(summary: dict[str, Any], path: str | Path, **context: str) -> Path:
