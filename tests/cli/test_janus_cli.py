@@ -47,7 +47,7 @@ def test_read_with_a_janus_reporter_streams_and_checks_consistency(write_cr, tmp
     assert "draft by janus-pro-cxr-final, for a radiologist to review" in outcome.stdout
     assert "IMPRESSION:" in outcome.stdout
     # the tiny random model says nothing of the flagged pneumothorax: the guard reports it
-    assert "! report omits Pneumothorax (classifier p=0.92, threshold 0.30)" in outcome.stdout
+    assert "! report omits Pneumothorax (classifier p=0.920, threshold 0.300)" in outcome.stdout
 
 
 def test_json_of_a_janus_read_validates(write_cr, tmp_path, tiny_janus_dir, monkeypatch):

@@ -116,7 +116,7 @@ def test_models_card_of_an_unknown_name_lists_the_names():
 def test_summary_prints_the_digits_that_decide_a_flag():
     import numpy as np
 
-    from januscxr.cli.read import render_summary
+    from januscxr.cli.summary import render_summary
     from januscxr.labels import Finding
     from januscxr.types import DraftReport, FindingResult, Image, Prediction, ReadResult
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from januscxr.server.security import MIN_PASSWORD_LENGTH, hash_password
-from januscxr.storage.tables import Role
+from januscxr.storage.roles import Role
 
 app = typer.Typer(help="Reading-room accounts: radiologists, residents (co-signed) and admins.", no_args_is_help=True)
 

@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     port: int = 8000
     classifier: str | None = Field(default=None, description="Registered classifier; the bundled one by default.")
     reporter: str | None = Field(default=None, description="Registered reporter; the bundled composer by default.")
+    gate: str | None = Field(default=None, description="Registered chest-radiograph gate; the bundled one by default.")
+    models_dir: Path | None = Field(
+        default=None, description="Folder of pulled vision-language weights; default ~/.cache/januscxr/models."
+    )
+    device: str | None = Field(default=None, description="Janus reporter: cuda, cpu or auto (CUDA when available).")
+    precision: str = Field(
+        default="auto", description="Janus reporter: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, int8."
+    )
+    max_new_tokens: int = Field(default=512, ge=1, le=4096, description="Janus reporter: longest draft, in tokens.")
+    reporter_batch_size: int = Field(
+        default=1, ge=1, le=64, description="Janus reporter: studies drafted together (faster on a GPU)."
+    )
     inference_workers: int = Field(default=1, ge=1, le=16)
     watch_dir: Path | None = Field(default=None, description="Folder polled for new DICOM/PNG/JPEG files.")
     watch_interval_s: float = 5.0
@@ -55,6 +67,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS, ge=1, description="Images with more pixels (rows x columns) are refused undecoded."
     )
+
+    def reporter_options(self) -> dict[str, Any]:
+        """What :func:`januscxr.pipeline.load_reporter` takes besides the name."""
+        return {
+            "models_dir": self.models_dir,
+            "device": self.device,
+            "precision": self.precision,
+            "max_new_tokens": self.max_new_tokens,
+        }
 
     @property
     def resolved_database_url(self) -> str:

@@ -28,18 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from januscxr.errors import ReportStateError, StorageError
+from januscxr.storage.roles import Role
+
+__all__ = ["Role"]  # defined in storage.roles; kept importable from here
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Role(StrEnum):
-    """What a user may do: residents' reports need a radiologist's co-signature."""
-
-    RADIOLOGIST = "radiologist"
-    RESIDENT = "resident"
-    ADMIN = "admin"
 
 
 class AiStatus(StrEnum):
@@ -47,7 +42,8 @@ class AiStatus(StrEnum):
 
     PENDING = "pending"
     DONE = "done"
-    FAILED = "failed"
+    FAILED = "failed"  # the image could not be read (truncated, undecodable, too slow, a model error)
+    REFUSED = "refused"  # read, but not what the AI reads (not a chest radiograph, a lateral, too small)
 
 
 class ReportStatus(StrEnum):
