@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from januscxr.eval.reads import ALL_COLUMNS, Arm, read_reads
 from januscxr.server import create_app
 from januscxr.server.deps import Principal
 from januscxr.server.reading import arm_of
-from tests.server.conftest import add_users, make_settings, png_bytes, upload_and_read
+from januscxr.storage.tables import ReadingSession, Study, User
+from tests.server.conftest import PASSWORD, Reader, add_users, make_settings, png_bytes, upload_and_read
+from tests.server.seeding import seed_studies
 
 
 @pytest.fixture
@@ -89,3 +95,86 @@ def test_every_reader_reads_every_case_and_the_export_feeds_the_toolkit(login, r
     assert rad.client.get("/api/study-mode/reads.csv").status_code == 403
     assert "reads.csv" in admin.client.get("/admin").text
     assert admin.client.get(f"/api/studies/{outcomes[0]['study_id']}/report").json()["status"] == "draft"
+
+
+def _app(tmp_path: Path, *, study_mode: bool) -> FastAPI:
+    """A reading room over ``tmp_path``'s data folder: the same database each time, study mode as given."""
+    return create_app(make_settings(tmp_path, study_mode=study_mode, study_seed="trial-1"))
+
+
+def _logged_in(client: TestClient, username: str) -> Reader:
+    response = client.post("/api/session", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return Reader(client, response.json()["csrf_token"])
+
+
+def _read(reader: Reader, study_id: int, *, seconds: int, sign: bool = True) -> dict[str, object]:
+    """Open the study, report active time, sign the report this reader works on."""
+    study = reader.client.get(f"/api/studies/{study_id}").json()
+    reader.write("POST", f"/api/studies/{study_id}/activity", json={"active_ms": seconds * 1000})
+    if sign:
+        body = {"revision": study["report"]["revision"], "findings": "Clear lungs.", "impression": "Normal."}
+        response = reader.write("POST", f"/api/studies/{study_id}/report/sign", json=body)
+        assert response.status_code == 200, response.text  # type: ignore[attr-defined]
+    return study  # type: ignore[no-any-return]
+
+
+def test_switching_study_mode_never_reuses_a_reading_session_and_every_read_is_exported(tmp_path: Path) -> None:
+    """Issue 11, item 6: reads of cases opened before study mode was switched on were left out (3 of 8)."""
+    clinical = _app(tmp_path, study_mode=False)
+    add_users(clinical.state.room)
+    study_ids = seed_studies(clinical.state.room, 4)
+    with TestClient(clinical) as a, TestClient(clinical) as b:
+        rad, rad2 = _logged_in(a, "rad"), _logged_in(b, "rad2")
+        for study_id in study_ids:
+            _read(rad, study_id, seconds=5, sign=study_id in study_ids[:2])  # clinical reads, two signed
+        for study_id in study_ids[:2]:
+            _read(rad2, study_id, seconds=5, sign=False)
+    trial = _app(tmp_path, study_mode=True)
+    with TestClient(trial) as a, TestClient(trial) as b, TestClient(trial) as c:
+        rad, rad2, admin = _logged_in(a, "rad"), _logged_in(b, "rad2"), _logged_in(c, "admin")
+        for reader, seconds in ((rad, 42), (rad2, 30)):
+            for study_id in study_ids:
+                opened = _read(reader, study_id, seconds=seconds)
+                assert opened["active_s"] == 0.0 and opened["arm"] in {"ai_assisted", "standard"}  # a new session
+        export = admin.client.get("/api/study-mode/reads.csv")
+        assert export.status_code == 200, export.text
+        rows = list(csv.DictReader(io.StringIO(export.text)))  # panel scores blank until entered
+        times = sorted((r["reader_id"], r["reading_time_s"]) for r in rows)
+        assert times == [("rad", "42.0")] * 4 + [("rad2", "30.0")] * 4
+        assert {r["arm"] for r in rows} == {"ai_assisted", "standard"}
+        admin_page = admin.client.get("/admin").text
+        assert admin_page.count('class="in-export"') == 8 and 'class="left-out"' not in admin_page
+        assert 'id="reads-csv"' in admin_page
+    back = _app(tmp_path, study_mode=False)
+    with TestClient(back) as a, TestClient(back) as c:
+        rad, admin = _logged_in(a, "rad"), _logged_in(c, "admin")
+        assert _read(rad, study_ids[2], seconds=7)["active_s"] == 5.0  # the clinical session, not the trial's
+        export = admin.client.get("/api/study-mode/reads.csv")
+        assert export.status_code == 200 and export.text.count("\n") == 9
+        assert [line.split(",")[3] for line in export.text.splitlines()[1:]].count("42.0") == 4
+
+
+def test_the_export_refuses_naming_every_signed_read_it_would_leave_out(login, room) -> None:
+    """A signed study-mode report without a study-mode session (as the old code left them) blocks the export."""
+    rad, rad2, admin = login("rad"), login("rad2"), login("admin")
+    study_ids = seed_studies(room, 2)
+    for reader in (rad, rad2):
+        for study_id in study_ids:
+            _read(reader, study_id, seconds=20)
+    with room.db.write() as session:  # what migration 0003 made of a read whose clinical session was reused
+        user_id = session.scalar(select(User.id).where(User.username == "rad2"))
+        legacy = ReadingSession.user_id == user_id, ReadingSession.study_id == study_ids[1]
+        session.execute(update(ReadingSession).where(*legacy).values(study_mode=False, arm=None))
+        uid = session.get(Study, study_ids[1]).study_instance_uid  # type: ignore[union-attr]
+    response = admin.client.get("/api/study-mode/reads.csv")
+    assert response.status_code == 409 and response.json()["error"] == "ConflictError"
+    message = response.json()["message"]
+    assert "leave out 1 signed study-mode read(s)" in message and "\n" not in message
+    assert f"rad2 on case {uid}: no study-mode reading session" in message
+    page = admin.client.get("/admin").text
+    assert page.count('class="in-export"') == 3 and page.count('class="left-out"') == 1
+    assert 'id="export-refused"' in page and 'id="reads-csv"' not in page
+    assert "no: no study-mode reading session" in page
+    exports = admin.client.get("/api/audit", params={"action": "export_reads"}).json()
+    assert exports == []  # a refused export is not recorded as an export
