@@ -17,6 +17,7 @@ class Viewer {
     this.buffer = document.createElement("canvas");
     this.source = null; // ImageData of the display image
     this.overlays = new Map(); // url -> HTMLImageElement shown
+    this.wanted = new Set(); // urls asked for: one hidden while it loads stays hidden
     this.tool = "wl";
     this.onchange = () => {};
     this.reset();
@@ -53,6 +54,12 @@ class Viewer {
     this.render();
   }
 
+  // The preset the window is at, or "" (after a drag): what the preset control shows.
+  presetName() {
+    const match = Object.entries(PRESETS).find(([, [w, l]]) => w === this.width && l === this.level);
+    return match ? match[0] : "";
+  }
+
   setWindow(width, level) {
     this.width = Math.max(1, Math.min(512, width));
     this.level = Math.max(-64, Math.min(320, level));
@@ -71,12 +78,15 @@ class Viewer {
 
   showOverlay(url, visible) {
     if (!visible) {
+      this.wanted.delete(url);
       this.overlays.delete(url);
       this.draw();
       return;
     }
+    this.wanted.add(url);
     const image = new Image();
     image.onload = () => {
+      if (!this.wanted.has(url)) return;
       this.overlays.set(url, image);
       this.draw();
     };
@@ -136,6 +146,7 @@ class Viewer {
     d.level = String(Math.round(this.level));
     d.invert = String(this.invert);
     d.zoom = this.zoom.toFixed(2);
+    d.preset = this.presetName();
     d.overlays = String(this.overlays.size);
     this.onchange(this);
   }
