@@ -38,11 +38,12 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     app = create_app(make_settings(tmp_path))
     room = app.state.room
     add_users(room)
-    source = tmp_path / "chest.dcm"
-    source.write_bytes(dicom_bytes())
-    outcome = ingest_file(room.db, room.data_dir, source, name="chest.dcm")
-    assert outcome.image_id is not None
-    room.pool.submit(outcome.image_id)
+    for n in range(3):  # three studies: the script reads one, then "sign and next" walks to the third
+        source = tmp_path / f"chest{n}.dcm"
+        source.write_bytes(dicom_bytes())
+        outcome = ingest_file(room.db, room.data_dir, source, name=source.name)
+        assert outcome.image_id is not None
+        room.pool.submit(outcome.image_id)
     room.pool.wait_idle()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -73,3 +74,4 @@ def test_read_and_sign_in_chromium(live_server: str) -> None:
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert (ARTIFACTS / "06-addendum.png").is_file()
+    assert (ARTIFACTS / "09-sign-and-next.png").is_file()

@@ -69,7 +69,7 @@ def test_edit_sign_amend_history_and_print(login, room) -> None:
     versions = rad.client.get(f"{url}/versions").json()
     assert [v["kind"] for v in versions] == ["ai_draft", "draft", "signed"]
     history = rad.client.get(f"/studies/{outcome['study_id']}/history")
-    assert history.status_code == 200 and "+Final." in history.text and "Prior film reviewed." in history.text
+    assert history.status_code == 200 and "<ins>Final</ins>" in history.text and "Prior film reviewed." in history.text
     printed = rad.client.get(f"/studies/{outcome['study_id']}/print")
     assert printed.status_code == 200 and "Final imp." in printed.text and "Signed by Dr rad" in printed.text
     assert rad.client.get("/worklist?status=amended").text.count("data-study-id") == 1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import Field
 
 from januscxr.errors import NotFoundError
-from januscxr.server import reading
+from januscxr.server import reading, study_mode
+from januscxr.server.audit_log import AuditFilters, audit_csv, audit_filters
 from januscxr.server.deps import (
     MAX_RECORD_ID,
     Admin,
@@ -25,6 +27,7 @@ from januscxr.server.deps import (
 from januscxr.server.schemas import (
     ActivityCreate,
     AddendumCreate,
+    AiReadStatusPublic,
     AuditEventPublic,
     CaseReferenceUpdate,
     IngestPublic,
@@ -41,9 +44,10 @@ from januscxr.server.schemas import (
 from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
 from januscxr.storage import audit, studies
-from januscxr.storage import reading as reading_store
 from januscxr.storage.tables import AiResult, ReportStatus
 from januscxr.storage.users import as_utc
+
+RecordIdItem = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
 
 public = APIRouter(prefix="/api", tags=["session"])
 router = APIRouter(prefix="/api", dependencies=[Depends(csrf_protected)])
@@ -76,13 +80,21 @@ def get_worklist(
     received_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     offset: Annotated[int, Query(ge=0, le=MAX_RECORD_ID)] = 0,
+    search: Annotated[str | None, Query(max_length=studies.SEARCH_MAX_CHARS)] = None,
+    sort: studies.WorklistSort = studies.WorklistSort.URGENCY,
+    order: Literal["asc", "desc"] = "asc",
 ) -> JSONResponse:
-    """Unsigned studies by default: critical findings first, then by waiting time."""
+    """Unsigned studies by default: critical findings first, then those the AI failed or refused,
+    then flagged, routine and pending, each by waiting time. ``search``: words found in the patient
+    name, patient ID or accession number; ``sort``: a column first, that order after it."""
     query = studies.WorklistQuery(
         statuses=tuple(status or ()),
         finding=finding,
         received_from=received_from,
         received_to=received_to,
+        search=search,
+        sort=sort,
+        descending=order == "desc",
         limit=limit,
         offset=offset,
     )
@@ -96,6 +108,14 @@ def get_worklist(
 def upload_studies(room: Room, principal: AnyUser, files: Annotated[list[UploadFile], File()]) -> list[IngestPublic]:
     """Upload DICOM, PNG or JPEG files; DICOM files join their study. The model reads them in the background."""
     return [IngestPublic(**vars(outcome)) for outcome in ingest_uploads(room, principal, files)]
+
+
+@router.get("/ai-reads", response_model=list[AiReadStatusPublic], tags=["studies"])
+def ai_reads(
+    room: Room, principal: AnyUser, study_id: Annotated[list[RecordIdItem] | None, Query(max_length=200)] = None
+) -> list[AiReadStatusPublic]:
+    """Where the AI reads of these studies stand: pending, done, failed or refused, and why (the upload page)."""
+    return reading.ai_read_statuses(room, principal, study_id or [])
 
 
 @router.get("/studies/{study_id}", response_model=StudyPublic, tags=["studies"])
@@ -165,49 +185,55 @@ def report_activity(study_id: RecordId, body: ActivityCreate, room: Room, princi
 def audit_log(
     room: Room,
     principal: Admin,
-    study_id: RecordIdQuery = None,
+    filters: Annotated[AuditFilters, Depends(audit_filters)],
     before_id: RecordIdQuery = None,
+    after_id: RecordIdQuery = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 200,
 ) -> list[AuditEventPublic]:
-    """The latest events first; page on with ``before_id`` = the smallest id of the page before."""
+    """The latest events first, filtered by action, user name, study and UTC days (``date_to`` included);
+    page on with ``before_id`` = the smallest id of the page before (``after_id``: back to newer ones)."""
     with room.db.read() as session:
-        events = audit.list_events(session, study_id=study_id, before_id=before_id, limit=limit)
+        events = audit.list_events(session, filters.where(), before_id=before_id, after_id=after_id, limit=limit)
         page = [AuditEventPublic.model_validate(e, from_attributes=True) for e in events]
-    detail = {"study_id": study_id, "before_id": before_id, "limit": limit}
-    reading.record_access(room, principal, "read_audit", detail=detail)
+    detail = {"study_id": filters.study_id, "before_id": before_id, "limit": limit}
+    paged = {"after_id": after_id} if after_id else {}
+    reading.record_access(room, principal, "read_audit", detail=detail | filters.asked() | paged)
     return page
+
+
+@router.get("/audit.csv", response_class=StreamingResponse, tags=["admin"])
+def export_audit(room: Room, principal: Admin, filters: Annotated[AuditFilters, Depends(audit_filters)]) -> Response:
+    """The filtered events as CSV, latest first (ids and statuses; never report text)."""
+    reading.record_access(room, principal, "export_audit", detail=filters.asked())
+    headers = {"Content-Disposition": 'attachment; filename="audit.csv"', "Cache-Control": "no-store"}
+    return StreamingResponse(audit_csv(room, filters), media_type="text/csv", headers=headers)
 
 
 @router.get("/study-mode/reads", response_model=list[StudyReadPublic], tags=["study mode"])
 def list_reads(room: Room, principal: Admin) -> list[StudyReadPublic]:
-    reads = reading.study_reads(room)
+    reads = study_mode.exported_reads(room)
     reading.record_access(room, principal, "read_reads", detail={"reads": len(reads)})
     return reads
 
 
 @router.get("/study-mode/reads.csv", response_class=PlainTextResponse, tags=["study mode"])
 def export_reads(room: Room, principal: Admin) -> PlainTextResponse:
-    """The reads CSV that ``januscxr eval`` analyses (columns of januscxr.eval.reads)."""
+    """The reads CSV that ``januscxr eval`` analyses (columns of januscxr.eval.reads); 409 naming
+    the reads when a signed study-mode read would be left out."""
     headers = {"Content-Disposition": 'attachment; filename="reads.csv"', **_PRIVATE}
-    text = reading.reads_csv(room)
+    text = study_mode.reads_csv(room)
     reading.record_access(room, principal, "export_reads", detail={"reads": text.count("\n") - 1})
     return PlainTextResponse(text, media_type="text/csv", headers=headers)
 
 
 @router.put("/study-mode/reads/{reading_id}/scores", status_code=204, tags=["study mode"])
 def score_read(reading_id: RecordId, body: ReadScoresUpdate, room: Room, principal: Admin) -> None:
-    with room.db.write() as session:
-        reading_store.rate_read(session, reading_id, **body.model_dump())
-        audit.record_event(session, "score_read", user=principal.user, detail={"reading_id": reading_id})
+    study_mode.score_read(room, principal, reading_id, body)
 
 
 @router.put("/study-mode/cases/{study_id}/reference", status_code=204, tags=["study mode"])
 def set_reference(study_id: RecordId, body: CaseReferenceUpdate, room: Room, principal: Admin) -> None:
-    with room.db.write() as session:
-        reading_store.set_case_reference(
-            session, study_id, expert_preference=body.expert_preference.value, n_findings=body.n_findings
-        )
-        audit.record_event(session, "score_case", user=principal.user, study_id=study_id)
+    study_mode.set_reference(room, principal, study_id, body)
 
 
 _PRIVATE = {"Cache-Control": "private, max-age=300"}

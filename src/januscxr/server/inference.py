@@ -18,12 +18,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.pool import Pool
 from pathlib import Path
 
-from januscxr.errors import ImageReadError, ImageTooLargeError, JanusCxrError, LateralViewError
+from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError
 from januscxr.io import read_header, read_image
 from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
 from januscxr.pipeline import cached_classifier, load_reporter, read_image_value
 from januscxr.server.datafolder import DISPLAY, write_private
+from januscxr.server.failures import ReadTimeoutError, ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
 from januscxr.storage.database import Database
 from januscxr.storage.reports import ensure_report
@@ -40,10 +41,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_READ_TIMEOUT_S = 60.0
 CHILD_START_TIMEOUT_S = 120.0
-
-
-class ReadTimeoutError(ImageReadError):
-    """Decoding one image took longer than the read time limit; it was abandoned."""
 
 
 class ImageDecoder:
@@ -79,7 +76,9 @@ class ImageDecoder:
                 image: Image = pending.get(timeout=self.timeout_s)
             except multiprocessing.TimeoutError:
                 self._kill()
-                raise ReadTimeoutError(f"AI failed: reading the image took longer than {self.timeout_s:g} s") from None
+                raise ReadTimeoutError(
+                    f"{path.name}: reading took longer than {self.timeout_s:g} s", timeout_s=self.timeout_s
+                ) from None
         return image
 
     def _start(self) -> Pool:
@@ -162,22 +161,21 @@ class InferencePool:
 
     def _read_safely(self, image_id: int) -> None:
         with self.db.read() as session:
-            stored = get_image(session, image_id)
-            path, name = self.data_dir / stored.file_path, stored.original_name or f"image {image_id}"
+            path = self.data_dir / get_image(session, image_id).file_path
         try:
             self._read(image_id, path)
         except JanusCxrError as error:
             logger.warning("image %d not read: %s", image_id, type(error).__name__)
-            # Readers know the file by the name it was uploaded under, never by a server path.
-            text = str(error).replace(str(path), name).replace(str(self.data_dir), "data folder")
-            self._fail(image_id, text if isinstance(error, ReadTimeoutError) else f"{type(error).__name__}: {text}")
-        except Exception:
+            self._fail(image_id, error)
+        except Exception as error:
             logger.exception("image %d: unexpected failure in the worker", image_id)
-            self._fail(image_id, "internal error while reading the image")
+            self._fail(image_id, error)
 
-    def _fail(self, image_id: int, message: str) -> None:
+    def _fail(self, image_id: int, error: Exception) -> None:
+        """Record why, in the reader's words (:func:`describe_failure`), and whether refused or failed."""
         with self.db.write() as session:
-            record_ai_failure(session, get_image(session, image_id), message)
+            image = get_image(session, image_id)
+            record_ai_failure(session, image, describe_failure(error), status=ai_status_for(error))
 
     def _read(self, image_id: int, path: Path) -> None:
         decoder = self._decoders.get()
@@ -194,7 +192,9 @@ class InferencePool:
         overlays = {r.finding: heatmap_png(r.heatmap, size) for r in result.flagged if r.heatmap is not None}
         with self.db.write() as session:
             stored = get_image(session, image_id)
-            ai_result = record_ai_result(session, stored, result.prediction, result.report, overlays)
+            ai_result = record_ai_result(
+                session, stored, result.prediction, result.report, overlays, discordances=result.discordances
+            )
             ensure_report(session, stored.study, ai_result)
         logger.info("study %d image %d read by %s", stored.study_id, image_id, result.prediction.model_id)
 

@@ -70,10 +70,9 @@ def ingest_file(
     """
     name = safe_file_name(name, fallback="unnamed file")
     try:
-        incoming = _describe(read_header(source))
-    except JanusCxrError as error:
-        text = str(error).replace(str(source), name)
-        return IngestOutcome(name=name, error=f"{type(error).__name__}: {text}")
+        incoming = _describe(read_header(source), name)
+    except JanusCxrError as error:  # the reader sees what was wrong, by file name: no class name, no path
+        return IngestOutcome(name=name, error=str(error).replace(str(source), name))
     partial = partial_path(data_dir / IMAGES, incoming.suffix)
     try:
         digest = copy_private(source, partial)
@@ -130,10 +129,11 @@ def _duplicate(name: str, existing: Image, *, same_content: bool) -> IngestOutco
     return IngestOutcome(name=name, study_id=existing.study_id, image_id=existing.id, duplicate=True, error=error)
 
 
-def _describe(header: ImageHeader) -> _Incoming:
+def _describe(header: ImageHeader, name: str) -> _Incoming:
     suffix = _SUFFIXES[header.format]
-    if header.format != "dicom":
-        return _Incoming(StudyAttributes(study_instance_uid=generate_uid()), generate_uid(), None, suffix)
+    if header.format != "dicom":  # no header: the file name is what tells the reader which image it is
+        attributes = StudyAttributes(study_instance_uid=generate_uid(), study_description=_clean(name, 64))
+        return _Incoming(attributes, generate_uid(), None, suffix)
     attributes = StudyAttributes(
         study_instance_uid=_uid(header.study_instance_uid, "StudyInstanceUID") or generate_uid(),
         accession_number=_clean(header.accession_number, 64),
@@ -142,6 +142,7 @@ def _describe(header: ImageHeader) -> _Incoming:
         patient_sex=header.patient_sex.value or None,
         patient_age_years=header.patient_age_years,
         study_date=_clean(header.study_date, 8),
+        study_description=_clean(header.study_description, 64),
     )
     view = None if header.view_position is ViewPosition.UNKNOWN else header.view_position.value
     sop_uid = _uid(header.sop_instance_uid, "SOPInstanceUID") or generate_uid()

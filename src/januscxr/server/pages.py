@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from januscxr.errors import AccessDeniedError
+from januscxr.errors import AccessDeniedError, EvaluationInputError
+from januscxr.eval.reads import Preference
 from januscxr.labels import CHEXPERT_14
-from januscxr.server import reading
+from januscxr.server import reading, study_mode
+from januscxr.server.audit_log import AuditFilters, audit_filters
 from januscxr.server.deps import (
     Admin,
     AnyUser,
@@ -24,16 +26,20 @@ from januscxr.server.deps import (
     Room,
     csrf_protected,
 )
+from januscxr.server.headers import study_header
 from januscxr.server.ingest import study_label
+from januscxr.server.schemas import CaseReferenceUpdate, ReadScoresUpdate
 from januscxr.server.security import CSRF_FIELD, LOGIN_CSRF_COOKIE, new_token, tokens_match
 from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
+from januscxr.server.worklist_view import worklist_headings, worklist_row
 from januscxr.storage import audit, studies
 from januscxr.storage.tables import ReportStatus
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
 ADMIN_PAGE = 200  # audit events per page of the admin page
+SAVED = r"^(read|case)-[0-9]{1,19}$"  # what the scoring page says it saved, after a redirect
 
 
 def render(room: ReadingRoom, request: Request, name: str, principal: Principal | None, **context: Any) -> HTMLResponse:
@@ -90,40 +96,41 @@ def worklist_page(
     received_from: date | None = None,
     received_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    search: Annotated[str | None, Query(max_length=studies.SEARCH_MAX_CHARS)] = None,
+    sort: studies.WorklistSort = studies.WorklistSort.URGENCY,
+    order: Literal["asc", "desc"] = "asc",
 ) -> HTMLResponse:
     query = studies.WorklistQuery(
         statuses=tuple(status or ()),
         finding=finding,
         received_from=received_from,
         received_to=received_to,
+        search=search,
+        sort=sort,
+        descending=order == "desc",
         limit=limit,
     )
     items = reading.worklist_items(room, principal, query)
-    rows = Markup("\n".join(map(_worklist_row, items)))
-    filters: dict[str, object] = {"status": [s.value for s in status or ()], "limit": limit}
+    rows = Markup("\n".join(map(worklist_row, items)))
+    filters: dict[str, Any] = {"status": [s.value for s in status or ()], "limit": limit}
     filters["finding"] = finding.value if finding else ""
-    filters |= {"received_from": received_from or "", "received_to": received_to or ""}
-    return render(room, request, "worklist.html", principal, rows=rows, filters=filters, findings=CHEXPERT_14)
-
-
-def _worklist_row(item: dict[str, Any]) -> str:
-    """One worklist row as HTML. Built here rather than in the template: a 10,000-study worklist
-    renders about three times faster (docs/benchmarks.md, "Reading room"). Every text is escaped."""
-    priority, study_id = escape(item["priority"]), int(item["study_id"])
-    return (
-        f'<tr class="p-{priority}" data-study-id="{study_id}">'
-        f'<td><span class="badge {priority}">{priority}</span></td>'
-        f'<td><a href="/studies/{study_id}">{escape(item["label"])}</a></td>'
-        f"<td>{escape(', '.join(item['flagged_findings']))}</td>"
-        f"<td>{item['waiting_min']:.0f} min</td><td>{int(item['n_images'])}</td>"
-        f"<td>{escape(item['report_status'])}</td></tr>"
-    )
+    filters |= {"received_from": received_from or "", "received_to": received_to or "", "search": search or ""}
+    headings = worklist_headings(filters, sort, descending=order == "desc")
+    context = {"rows": rows, "filters": filters, "findings": CHEXPERT_14, "headings": headings}
+    return render(room, request, "worklist.html", principal, **context)
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
 def study_page(study_id: RecordId, request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
     study = reading.open_study(room, principal, study_id)
     return render(room, request, "study.html", principal, study=study, study_json=study.model_dump_json())
+
+
+@router.get("/studies/{study_id}/next")
+def next_study(study_id: RecordId, room: Room, principal: AnyUser) -> RedirectResponse:
+    """For "sign and next": the next study of the reader's worklist, in its order; the worklist when none is left."""
+    next_id = reading.next_study_id(room, principal, study_id)
+    return RedirectResponse(f"/studies/{next_id}" if next_id else "/worklist", status_code=303)
 
 
 @router.get("/studies/{study_id}/history", response_class=HTMLResponse)
@@ -140,8 +147,9 @@ def print_page(study_id: RecordId, request: Request, room: Room, principal: AnyU
     with room.db.write() as session:
         study = studies.get_study(session, study_id)
         audit.record_event(session, "print", user=principal.user, study_id=study_id, report_id=report.id)
-        label, uid = study_label(study), study.study_instance_uid
-    return render(room, request, "print.html", principal, report=report, label=label, study_uid=uid)
+        label, uid, header = study_label(study), study.study_instance_uid, study_header(study)
+    context = {"report": report, "label": label, "study_uid": uid, "header": header}
+    return render(room, request, "print.html", principal, **context)
 
 
 @router.get("/upload", response_class=HTMLResponse)
@@ -158,14 +166,77 @@ def upload_submit(
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, room: Room, principal: Admin, before_id: RecordIdQuery = None) -> HTMLResponse:
-    """The audit log, 200 events a page (the API's paging), and the study mode's reads."""
+def admin_page(
+    request: Request,
+    room: Room,
+    principal: Admin,
+    filters: Annotated[AuditFilters, Depends(audit_filters)],
+    before_id: RecordIdQuery = None,
+    after_id: RecordIdQuery = None,
+) -> HTMLResponse:
+    """The study mode's reads (each in the export or why not) and the audit log, filtered, 200 events a page."""
     with room.db.read() as session:
-        events = audit.list_events(session, before_id=before_id, limit=ADMIN_PAGE)
-    reading.record_access(room, principal, "read_audit", detail={"before_id": before_id, "limit": ADMIN_PAGE})
-    reads = reading.study_reads(room) if room.settings.study_mode else []
-    older = events[-1].id if len(events) == ADMIN_PAGE else None
-    return render(room, request, "admin.html", principal, events=events, reads=reads, older=older)
+        page = audit.page_events(session, filters.where(), before_id=before_id, after_id=after_id, limit=ADMIN_PAGE)
+    paged = {"after_id": after_id} if after_id else {}
+    detail = {"before_id": before_id, "limit": ADMIN_PAGE} | filters.asked() | paged
+    reading.record_access(room, principal, "read_audit", detail=detail)
+    reads = study_mode.study_reads(room)
+    context = {"page": page, "filters": filters, "reads": reads, "left_out": [r for r in reads if not r.in_export]}
+    return render(room, request, "admin.html", principal, **context)
+
+
+@router.get("/study-mode/scores", response_class=HTMLResponse)
+def scores_page(
+    request: Request, room: Room, principal: Admin, saved: Annotated[str | None, Query(pattern=SAVED)] = None
+) -> HTMLResponse:
+    """The expert panel's scores, entered per read and per case."""
+    return _scores(request, room, principal, saved=saved)
+
+
+@router.post("/study-mode/reads/{reading_id}/scores")
+def scores_submit(
+    reading_id: RecordId,
+    request: Request,
+    room: Room,
+    principal: Admin,
+    quality_score: Annotated[str, Form(max_length=32)] = "",
+    agreement_score: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    values = {"quality_score": quality_score, "agreement_score": agreement_score}
+    try:
+        scores = study_mode.parse_form(ReadScoresUpdate, values, where=f"read {reading_id}")
+    except EvaluationInputError as error:
+        return _scores(request, room, principal, error=str(error))
+    study_mode.score_read(room, principal, reading_id, scores)
+    return RedirectResponse(f"/study-mode/scores?saved=read-{reading_id}#read-{reading_id}", status_code=303)
+
+
+@router.post("/study-mode/cases/{study_id}/reference")
+def reference_submit(
+    study_id: RecordId,
+    request: Request,
+    room: Room,
+    principal: Admin,
+    expert_preference: Annotated[str, Form(max_length=32)] = "",
+    n_findings: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    values = {"expert_preference": expert_preference, "n_findings": n_findings}
+    try:
+        reference = study_mode.parse_form(CaseReferenceUpdate, values, where=f"case {study_id}")
+    except EvaluationInputError as error:
+        return _scores(request, room, principal, error=str(error))
+    study_mode.set_reference(room, principal, study_id, reference)
+    return RedirectResponse(f"/study-mode/scores?saved=case-{study_id}#case-{study_id}", status_code=303)
+
+
+def _scores(
+    request: Request, room: ReadingRoom, principal: Principal, *, saved: str | None = None, error: str | None = None
+) -> HTMLResponse:
+    cases = study_mode.scored_cases(room)
+    context = {"cases": cases, "saved": saved, "error": error, "preferences": [p.value for p in Preference]}
+    response = render(room, request, "scores.html", principal, **context)
+    response.status_code = 422 if error else 200
+    return response
 
 
 @router.get("/api/docs", response_class=HTMLResponse)

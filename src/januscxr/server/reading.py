@@ -6,11 +6,8 @@ and returns public schemas. In study mode a standard-arm case carries no AI outp
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import difflib
 import hashlib
-import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,27 +15,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from januscxr.errors import AccessDeniedError, ConflictError
-from januscxr.eval.reads import ALL_COLUMNS
-from januscxr.labeler import label_report
 from januscxr.labels import Finding
 from januscxr.server.deps import Principal, ReadingRoom
+from januscxr.server.diffs import SectionDiff, section_diffs
+from januscxr.server.discordances import report_discordances
+from januscxr.server.failures import describe_stored
+from januscxr.server.headers import person_name, study_date, study_header
 from januscxr.server.ingest import study_label
 from januscxr.server.schemas import (
     AddendumPublic,
+    AiReadStatusPublic,
     AiResultPublic,
+    DiscordancePublic,
     FindingPublic,
     ImagePublic,
     ReportPublic,
     ReportUpdate,
     StudyPublic,
-    StudyReadPublic,
     VersionPublic,
 )
 from januscxr.storage import audit, reading, reports, studies
-from januscxr.storage.tables import AiResult, Image, Priority, Report, ReportStatus, Role, User
+from januscxr.storage.tables import AiResult, Image, Priority, Report, ReportStatus, Role, Study, User
 from januscxr.storage.users import as_utc
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 STUDY_ARMS = ("ai_assisted", "standard")
 
 PRIORITY_NAMES = {p.value: p.name.lower() for p in Priority}
+NEXT_STUDY_WINDOW = 10_000  # worklist rows "sign and next" looks through (the worklist's own maximum)
+UNSIGNED = (ReportStatus.DRAFT, ReportStatus.PRELIMINARY)
 
 
 def arm_of(room: ReadingRoom, principal: Principal, study_instance_uid: str) -> str | None:
@@ -67,10 +69,7 @@ def worklist_items(room: ReadingRoom, principal: Principal, query: studies.Workl
     milliseconds, not through a model each). In study mode: ordered by waiting time, the
     reader's signed cases left out, standard-arm cases without AI badges, and no finding filter
     for readers (it would sort their standard-arm cases by the AI's output)."""
-    if room.settings.study_mode:
-        if query.finding is not None and principal.role is not Role.ADMIN:
-            raise AccessDeniedError("the finding filter uses the AI's findings and is off for readers in study mode")
-        query = dataclasses.replace(query, by_urgency=False, unsigned_by=principal.user.id)
+    query = _readers_query(room, principal, query)
     with room.db.read() as session:
         rows = studies.worklist(session, query)
     # SQLite gives naive UTC datetimes, PostgreSQL aware ones: compare like with like.
@@ -84,21 +83,78 @@ def worklist_items(room: ReadingRoom, principal: Principal, query: studies.Workl
     ]
 
 
+def _readers_query(room: ReadingRoom, principal: Principal, query: studies.WorklistQuery) -> studies.WorklistQuery:
+    """The query as this reader's worklist runs it (in study mode: waiting-time order, their signed cases left out)."""
+    if not room.settings.study_mode:
+        return query
+    if query.finding is not None and principal.role is not Role.ADMIN:
+        raise AccessDeniedError("the finding filter uses the AI's findings and is off for readers in study mode")
+    return dataclasses.replace(query, by_urgency=False, unsigned_by=principal.user.id)
+
+
+def next_study_id(room: ReadingRoom, principal: Principal, study_id: int) -> int | None:
+    """The study after ``study_id`` in the reader's worklist order ("sign and next"), else the first
+    one left other than it; None when nothing is left to read.
+
+    Once signed, ``study_id`` has left the worklist; the same query run over its status as well
+    (and, in study mode, over the reader's signed cases) still gives its place in the order."""
+    to_read = _readers_query(room, principal, studies.WorklistQuery(limit=NEXT_STUDY_WINDOW))
+    with room.db.read() as session:
+        status = ReportStatus(studies.get_study(session, study_id).report_status)
+        left = [row.study_id for row in studies.worklist(session, to_read) if row.study_id != study_id]
+        with_it = dataclasses.replace(to_read, statuses=(*UNSIGNED, status), unsigned_by=None)
+        order = [row.study_id for row in studies.worklist(session, with_it)]
+    later = order[order.index(study_id) + 1 :] if study_id in order else []
+    pending = set(left)
+    return next((i for i in later if i in pending), left[0] if left else None)
+
+
 def _worklist_item(row: studies.WorklistRow, now: datetime, *, hide_ai: bool) -> dict[str, Any]:
     """A worklist line; ``received_at`` stays a datetime (the API writes it as ISO 8601)."""
     flagged = [] if hide_ai else row.flagged_findings.strip("|").split("|") if row.flagged_findings else []
     return {
         "study_id": row.study_id,
         "label": row.accession_number or f"…{row.study_instance_uid[-12:]}",
+        "patient_name": person_name(row.patient_name),
+        "patient_id": row.patient_id,
+        "patient_sex": row.patient_sex,
+        "patient_age_years": row.patient_age_years,
+        "study_date": study_date(row.study_date),
+        "accession_number": row.accession_number,
+        "study_description": row.study_description,
         "received_at": row.received_at,
         "waiting_min": round((now - row.received_at).total_seconds() / 60.0, 1),
         "ai_status": "hidden" if hide_ai else row.ai_status,
-        "priority": "hidden" if hide_ai else PRIORITY_NAMES[row.priority],
+        "priority": "hidden" if hide_ai else _priority_name(row),
+        "ai_error": None if hide_ai else describe_stored(row.ai_error),
         "top_finding": None if hide_ai else row.top_finding,
         "flagged_findings": flagged,
         "report_status": row.report_status,
         "n_images": row.n_images,
     }
+
+
+def _priority_name(row: studies.WorklistRow) -> str:
+    """The worklist bucket: a study the AI failed or refused is never "routine" (it has no AI read)."""
+    name = PRIORITY_NAMES[row.priority]
+    return row.ai_status if row.ai_status in studies.UNREAD_BY_AI and name != "critical" else name
+
+
+def ai_read_statuses(room: ReadingRoom, principal: Principal, study_ids: list[int]) -> list[AiReadStatusPublic]:
+    """Where the AI reads of these studies stand (the upload page counts them); hidden in the standard arm."""
+    with room.db.read() as session:
+        found = session.scalars(
+            select(Study).where(Study.id.in_(study_ids)).options(selectinload(Study.images)).order_by(Study.id)
+        ).all()
+    out = []
+    for study in found:
+        if arm_of(room, principal, study.study_instance_uid) == "standard":
+            out.append(AiReadStatusPublic(study_id=study.id, ai_status="hidden", ai_error=None))
+            continue
+        unread = study.ai_status in studies.UNREAD_BY_AI
+        error = next((describe_stored(i.error) for i in study.images if i.error), None) if unread else None
+        out.append(AiReadStatusPublic(study_id=study.id, ai_status=study.ai_status, ai_error=error))
+    return out
 
 
 def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyPublic:
@@ -107,19 +163,20 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
     Reads happen outside the write transaction, which stays a few statements long: on SQLite
     every writer waits for it."""
     key, readable = reader_key(room, principal), principal.role is not Role.ADMIN
+    mode = room.settings.study_mode  # sessions of the other mode are never reused
     with room.db.read() as session:
         study = studies.get_study(session, study_id)
         arm = arm_of(room, principal, study.study_instance_uid)
         results = studies.latest_ai_results(session, study_id) if arm != "standard" else []
         heatmaps = studies.heatmap_findings(session, [r.id for r in results])
         report = reports.find_report(session, study_id, reader_key=key)
-        reading_row = reading.get_reading(session, study_id, principal.user) if readable else None
+        reading_row = reading.get_reading(session, study_id, principal.user, study_mode=mode) if readable else None
     stale = report is None or bool(results and reports.is_untouched_and_empty(report))
     with room.db.write() as session:
         if stale:
             report = reports.ensure_report(session, study, results[0] if results else None, reader_key=key)
         if readable and reading_row is None:
-            reading_row = reading.open_reading(session, study, principal.user, arm=arm)
+            reading_row = reading.open_reading(session, study, principal.user, study_mode=mode, arm=arm)
         audit.record_event(
             session, "view", user=principal.user, study_id=study_id, report_id=report.id if report else None
         )
@@ -127,6 +184,7 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
     return StudyPublic(
         id=study.id,
         label=study_label(study),
+        header=study_header(study),
         study_instance_uid=study.study_instance_uid,
         received_at=as_utc(study.received_at),
         ai_status=study.ai_status if arm != "standard" else "hidden",
@@ -134,15 +192,23 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
         arm=arm,
         ai_visible=arm != "standard",
         images=[_image_public(i) for i in study.images],
-        ai_results=[_ai_public(r, report_public, heatmaps) for r in results],
+        ai_results=[_ai_public(r, report_public, heatmaps, shown_first=i == 0) for i, r in enumerate(results)],
         report=report_public,
         active_s=round(reading_row.active_ms / 1000.0, 1) if reading_row else 0.0,
     )
 
 
 def report_of(room: ReadingRoom, principal: Principal, study_id: int) -> ReportPublic:
+    """The reader's report, with its discordances against the AI result the study page shows first
+    (none in the standard arm): a save answers with them, so the page updates them without a reload."""
     with room.db.read() as session:
-        return _report_public(session, reports.get_report(session, study_id, reader_key=reader_key(room, principal)))
+        report = reports.get_report(session, study_id, reader_key=reader_key(room, principal))
+        public = _report_public(session, report)
+        study = studies.get_study(session, study_id)
+        shown = studies.latest_ai_results(session, study_id)[:1]
+    if shown and arm_of(room, principal, study.study_instance_uid) != "standard":
+        public.discordances = report_discordances(shown[0], findings=report.findings, impression=report.impression)
+    return public
 
 
 def read_report(room: ReadingRoom, principal: Principal, study_id: int) -> ReportPublic:
@@ -180,7 +246,7 @@ def sign(room: ReadingRoom, principal: Principal, study_id: int, update: ReportU
     report_id = _report_id(room, principal, study_id)
     with _keeping_conflicts(room, principal, study_id, text), room.db.write() as session:
         signed = reports.sign_report(session, report_id, revision=update.revision, text=text, user=principal.user)
-        reading.close_reading(session, study_id, principal.user)
+        reading.close_reading(session, study_id, principal.user, study_mode=room.settings.study_mode)
         detail = {"status": signed.status, "revision": signed.revision}
         audit.record_event(session, "sign", user=principal.user, study_id=study_id, report_id=report_id, detail=detail)
     return report_of(room, principal, study_id)
@@ -206,22 +272,22 @@ def record_activity(room: ReadingRoom, principal: Principal, study_id: int, acti
     """Add active reading time; one report counts at most the idle limit (a gap is not reading)."""
     capped = min(active_ms, int(room.settings.idle_after_s * 1000))
     with room.db.write() as session:
-        reading.add_active_time(session, study_id, principal.user, active_ms=capped)
+        mode = room.settings.study_mode
+        reading.add_active_time(session, study_id, principal.user, study_mode=mode, active_ms=capped)
 
 
-def versions_with_diffs(room: ReadingRoom, principal: Principal, study_id: int) -> list[tuple[VersionPublic, str]]:
-    """Every version with a unified diff from the one before."""
+def versions_with_diffs(
+    room: ReadingRoom, principal: Principal, study_id: int
+) -> list[tuple[VersionPublic, list[SectionDiff]]]:
+    """Every version with its sections side by side against the report text before it, changed words marked."""
     with room.db.read() as session:
         report = reports.get_report(session, study_id, reader_key=reader_key(room, principal))
         names = _user_names(session)
         rows = reports.list_versions(session, report.id)
-    out: list[tuple[VersionPublic, str]] = []
-    previous = ""
+    out: list[tuple[VersionPublic, list[SectionDiff]]] = []
+    previous: dict[str, str] | None = None
     for row in rows:
-        text = f"FINDINGS:\n{row.findings}\n\nIMPRESSION:\n{row.impression}\n"
-        diff = "".join(
-            difflib.unified_diff(previous.splitlines(True), text.splitlines(True), "before", f"v{row.number}", n=2)
-        )
+        sections = {"Findings": row.findings, "Impression": row.impression}
         version = VersionPublic(
             number=row.number,
             kind=row.kind,
@@ -230,25 +296,10 @@ def versions_with_diffs(room: ReadingRoom, principal: Principal, study_id: int) 
             findings=row.findings,
             impression=row.impression,
         )
-        out.append((version, diff))
-        previous = text
+        out.append((version, section_diffs(previous, sections)))
+        if row.kind != "conflict":  # a text that lost a race: the report went on from the one before it
+            previous = sections
     return out
-
-
-def study_reads(room: ReadingRoom) -> list[StudyReadPublic]:
-    with room.db.read() as session:
-        return [StudyReadPublic.model_validate(vars(r), from_attributes=False) for r in reading.study_reads(session)]
-
-
-def reads_csv(room: ReadingRoom) -> str:
-    """The study mode's reads in the columns of :mod:`januscxr.eval.reads` (panel scores blank until entered)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(ALL_COLUMNS)
-    for read in study_reads(room):
-        row = {**read.model_dump(), "arm": read.arm.value, "synthetic": "false"}
-        writer.writerow(["" if row.get(c) is None else row[c] for c in ALL_COLUMNS])
-    return buffer.getvalue()
 
 
 @contextmanager
@@ -272,6 +323,7 @@ def _report_public(session: Session, report: Report) -> ReportPublic:
     ids = {report.signed_by_id, report.cosigned_by_id, report.author_id, *(a.author_id for a in addenda)} - {None}
     names = _user_names(session, ids)
     signer, cosigner = names.get(report.signed_by_id or 0), names.get(report.cosigned_by_id or 0)
+    drafted = session.get(AiResult, report.ai_result_id) if report.ai_result_id else None
     return ReportPublic(
         id=report.id,
         study_id=report.study_id,
@@ -285,6 +337,8 @@ def _report_public(session: Session, report: Report) -> ReportPublic:
         cosigned_at=as_utc(report.cosigned_at) if report.cosigned_at else None,
         author=names.get(report.author_id) if report.author_id else None,
         signature=_signature(report, signer, cosigner),
+        drafted_by=f"{drafted.model_id} {drafted.model_version}, draft by {drafted.reporter}" if drafted else None,
+        attribution=_attribution(report, signer, cosigner) if drafted else None,
         addenda=[
             AddendumPublic(id=a.id, author=names.get(a.author_id, "?"), text=a.text, created_at=as_utc(a.created_at))
             for a in addenda
@@ -305,6 +359,17 @@ def _signature(report: Report, signer: str | None, cosigner: str | None) -> str 
     return f"Preliminary by {signer}; co-signed by {cosigner}"
 
 
+def _attribution(report: Report, signer: str | None, cosigner: str | None) -> str | None:
+    """The line under a signed report that began as an AI draft: who reviewed and signed it."""
+    if signer is None:
+        return None
+    if report.status == ReportStatus.PRELIMINARY:
+        return f"AI-assisted draft, reviewed by {signer}; preliminary, awaiting a radiologist's co-signature"
+    if cosigner is None:
+        return f"AI-assisted draft, reviewed and signed by {signer}"
+    return f"AI-assisted draft, reviewed by {signer} (preliminary) and signed by {cosigner}"
+
+
 def _user_names(session: Session, ids: set[int | None] | None = None) -> dict[int, str]:
     """Display names by user id: of ``ids``, or of everyone when None."""
     if ids is not None and not ids:
@@ -322,13 +387,19 @@ def _image_public(image: Image) -> ImagePublic:
         rows=image.rows,
         columns=image.columns,
         display_url=f"/api/images/{image.id}/display.png" if image.display_path else None,
-        error=image.error,
+        error=describe_stored(image.error),
     )
 
 
-def _ai_public(result: AiResult, report: ReportPublic, heatmaps: set[tuple[int, str]]) -> AiResultPublic:
-    labels = label_report(f"{report.findings}\n{report.impression}")
-    mentioned = {finding for finding in labels if labels.mention(finding).is_present}
+def _ai_public(
+    result: AiResult, report: ReportPublic, heatmaps: set[tuple[int, str]], *, shown_first: bool
+) -> AiResultPublic:
+    discordances: list[DiscordancePublic] = (
+        report.discordances
+        if shown_first
+        else report_discordances(result, findings=report.findings, impression=report.impression)
+    )
+    discordant = {d.finding for d in discordances}
     findings = []
     for record in result.findings:
         finding = Finding(record["finding"])
@@ -337,8 +408,7 @@ def _ai_public(result: AiResult, report: ReportPublic, heatmaps: set[tuple[int, 
             if (result.id, finding.value) in heatmaps
             else None
         )
-        discordant = finding is not Finding.NO_FINDING and bool(record["flagged"]) != (finding in mentioned)
-        findings.append(FindingPublic(**record, heatmap_url=url, discordant=discordant))
+        findings.append(FindingPublic(**record, heatmap_url=url, discordant=finding.value in discordant))
     return AiResultPublic(
         id=result.id,
         image_id=result.image_id,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from januscxr.eval.reads import Arm, Preference
+from januscxr.records import probability_texts
 
 MAX_REPORT_CHARS = 20_000
 
@@ -23,17 +24,49 @@ class SessionPublic(BaseModel):
     csrf_token: str
 
 
-class WorklistItemPublic(BaseModel):
+class StudyHeaderPublic(BaseModel):
+    """Who and what the study is, as the worklist, the study page and the printed report show it."""
+
+    patient_name: str | None = Field(description='DICOM Person Name for reading: "DOE, JANE" for DOE^JANE.')
+    patient_id: str | None
+    patient_sex: str | None
+    patient_age_years: float | None
+    study_date: str | None = Field(description="YYYY-MM-DD")
+    accession_number: str | None
+    study_description: str | None = Field(description="DICOM Study Description; a PNG or JPEG's file name.")
+
+
+class WorklistItemPublic(StudyHeaderPublic):
     study_id: int
     label: str
     received_at: datetime
     waiting_min: float
-    ai_status: str
-    priority: Literal["critical", "flagged", "routine", "pending", "hidden"]
+    ai_status: str = Field(description="pending, done, failed (the image could not be read), refused, or hidden")
+    priority: Literal["critical", "failed", "refused", "flagged", "routine", "pending", "hidden"]
+    ai_error: str | None = Field(description="Why the AI has no read of a failed or refused study, in words.")
     top_finding: str | None
     flagged_findings: list[str]
     report_status: str
     n_images: int
+
+
+class AiReadStatusPublic(BaseModel):
+    """Where the AI read of an uploaded study stands (the upload page polls it)."""
+
+    study_id: int
+    ai_status: str
+    ai_error: str | None
+
+
+class DiscordancePublic(BaseModel):
+    """Where the report and the AI's flags disagree (:func:`januscxr.consistency.find_discordances`)."""
+
+    finding: str
+    kind: Literal["report_denies", "report_omits", "report_asserts"]
+    probability: float
+    threshold: float
+    critical: bool
+    sentence: str | None
 
 
 class FindingPublic(BaseModel):
@@ -46,6 +79,17 @@ class FindingPublic(BaseModel):
     laterality: str | None
     heatmap_url: str | None = None
     discordant: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def probability_text(self) -> str:
+        """The probability with the digits that show whether it reaches the threshold."""
+        return probability_texts(self.probability, self.threshold)[0]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def threshold_text(self) -> str:
+        return probability_texts(self.probability, self.threshold)[1]
 
 
 class AiResultPublic(BaseModel):
@@ -90,11 +134,19 @@ class ReportPublic(BaseModel):
         description='Who wrote and signed it, e.g. "Preliminary by X; edited and signed by Y".'
     )
     addenda: list[AddendumPublic]
+    discordances: list[DiscordancePublic] = Field(
+        default=[], description="The text against the AI result shown first; empty without one (the standard arm)."
+    )
+    drafted_by: str | None = Field(default=None, description="The model, version and reporter of an AI draft.")
+    attribution: str | None = Field(
+        default=None, description='"AI-assisted draft, reviewed and signed by X" for a signed AI draft.'
+    )
 
 
 class StudyPublic(BaseModel):
     id: int
     label: str
+    header: StudyHeaderPublic
     study_instance_uid: str
     received_at: datetime
     ai_status: str

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import NamedTuple
+from enum import StrEnum
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from januscxr.errors import NotFoundError
 from januscxr.labels import Finding, sort_by_urgency
-from januscxr.records import finding_record
+from januscxr.records import discordance_record, finding_record
 from januscxr.storage.tables import AiResult, AiStatus, Heatmap, Image, Priority, ReadingSession, ReportStatus, Study
-from januscxr.types import DraftReport, Prediction
+from januscxr.types import Discordance, DraftReport, Prediction
+
+MAX_SEARCH_TERMS = 5
+SEARCH_MAX_CHARS = 64
+UNREAD_BY_AI = (AiStatus.FAILED.value, AiStatus.REFUSED.value)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,22 @@ class StudyAttributes:
     patient_sex: str | None = None
     patient_age_years: float | None = None
     study_date: str | None = None
+    study_description: str | None = None
+
+
+class WorklistSort(StrEnum):
+    """Worklist columns a reader may sort by (a closed list: never a column name from the request)."""
+
+    URGENCY = "urgency"  # critical, AI failed or refused, flagged, routine, pending; in study mode waiting time
+    RECEIVED = "received"
+    PATIENT_NAME = "patient_name"
+    PATIENT_ID = "patient_id"
+    PATIENT_SEX = "patient_sex"
+    PATIENT_AGE = "patient_age"
+    STUDY_DATE = "study_date"
+    ACCESSION = "accession"
+    DESCRIPTION = "description"
+    REPORT = "report"
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,9 @@ class WorklistQuery:
     received_to: date | None = None
     by_urgency: bool = True
     unsigned_by: int | None = None  # study mode: leave out cases this user id has signed
+    search: str | None = None  # words each found in the patient name, patient ID or accession number
+    sort: WorklistSort = WorklistSort.URGENCY
+    descending: bool = False
     limit: int = 200
     offset: int = 0
 
@@ -57,6 +81,13 @@ class WorklistRow(NamedTuple):
     flagged_findings: str  # "|Pneumothorax|Edema|"
     report_status: str
     n_images: int
+    patient_name: str | None
+    patient_id: str | None
+    patient_sex: str | None
+    patient_age_years: float | None
+    study_date: str | None
+    study_description: str | None
+    ai_error: str | None  # why an image has no AI read, for studies the AI failed or refused
 
 
 def add_study(session: Session, attributes: StudyAttributes) -> tuple[Study, bool]:
@@ -154,8 +185,10 @@ def record_ai_result(
     prediction: Prediction,
     report: DraftReport,
     heatmaps: Mapping[Finding, bytes] | None = None,
+    *,
+    discordances: Sequence[Discordance] = (),
 ) -> AiResult:
-    """Store one model read of an image (immutable) and re-rank its study on the worklist."""
+    """Store one model read of an image (immutable) with the draft's discordances, and re-rank its study."""
     result = AiResult(
         study_id=image.study_id,
         image_id=image.id,
@@ -165,6 +198,7 @@ def record_ai_result(
         findings=[finding_record(r) for r in prediction.ordered()],
         draft_findings=report.findings,
         draft_impression=report.impression,
+        discordances=[discordance_record(d) for d in discordances],
     )
     session.add(result)
     session.flush()
@@ -174,26 +208,37 @@ def record_ai_result(
     return result
 
 
-def record_ai_failure(session: Session, image: Image, message: str) -> None:
-    """The image could not be read or classified; the study is read without AI."""
+def record_ai_failure(session: Session, image: Image, message: str, *, status: AiStatus = AiStatus.FAILED) -> None:
+    """The image could not be read (FAILED) or is not what the AI reads (REFUSED). The study takes
+    that status unless another of its images was read (a PA read stands beside a refused lateral)."""
     image.error = message
     study = session.get_one(Study, image.study_id)
     if study.priority == Priority.PENDING:
         study.priority = Priority.ROUTINE.value
-    study.ai_status = AiStatus.FAILED.value
+    if session.scalar(select(AiResult.id).where(AiResult.study_id == study.id).limit(1)) is None:
+        study.ai_status = status.value
 
 
 def _rank_study(session: Session, study_id: int, prediction: Prediction) -> None:
+    """Critical only for a critical finding at its specific (urgent) point; flagged for any flag.
+
+    A critical study's ``top_finding`` is its most urgent critical finding, carried over from
+    the study's earlier images; otherwise its most urgent flagged finding.
+    """
     study = session.get_one(Study, study_id)
     flagged = set(filter(None, study.flagged_findings.split("|")))
     flagged |= {r.finding.value for r in prediction.findings.values() if r.flagged}
     flagged.discard(Finding.NO_FINDING.value)
     ordered = sort_by_urgency([Finding(f) for f in flagged])
     study.flagged_findings = "".join(f"|{f.value}" for f in ordered) + ("|" if ordered else "")
-    study.top_finding = ordered[0].value if ordered else None
-    if ordered and ordered[0].is_critical:
-        study.priority = Priority.CRITICAL.value
+    critical = {r.finding for r in prediction.findings.values() if r.critical}
+    if study.priority == Priority.CRITICAL and study.top_finding:
+        critical.add(Finding(study.top_finding))
+    critical.discard(Finding.NO_FINDING)
+    if critical:
+        study.top_finding, study.priority = sort_by_urgency(list(critical))[0].value, Priority.CRITICAL.value
     else:
+        study.top_finding = ordered[0].value if ordered else None
         study.priority = (Priority.FLAGGED if ordered else Priority.ROUTINE).value
     study.ai_status = AiStatus.DONE.value
 
@@ -225,8 +270,17 @@ def get_heatmap(session: Session, ai_result_id: int, finding: Finding) -> Heatma
 
 
 def worklist(session: Session, query: WorklistQuery) -> list[WorklistRow]:
-    """Studies to read: critical first, then flagged, routine, pending; oldest first within each."""
+    """Studies to read: critical first, then those the AI failed or refused, then flagged, routine,
+    pending; oldest first within each. ``query.sort`` puts one column first, that order after it."""
     statuses = query.statuses or (ReportStatus.DRAFT, ReportStatus.PRELIMINARY)
+    first_error = (
+        select(Image.error)
+        .where(Image.study_id == Study.id, Image.error.is_not(None))
+        .order_by(Image.id)
+        .limit(1)
+        .correlate(Study)
+        .scalar_subquery()
+    )
     columns = (
         Study.id,
         Study.study_instance_uid,
@@ -238,8 +292,17 @@ def worklist(session: Session, query: WorklistQuery) -> list[WorklistRow]:
         Study.flagged_findings,
         Study.report_status,
         Study.n_images,
+        Study.patient_name,
+        Study.patient_id,
+        Study.patient_sex,
+        Study.patient_age_years,
+        Study.study_date,
+        Study.study_description,
+        case((Study.ai_status.in_(UNREAD_BY_AI), first_error), else_=None),
     )
     stmt = select(*columns).where(Study.report_status.in_([s.value for s in statuses]))
+    if query.search and (condition := _search(query.search)) is not None:
+        stmt = stmt.where(condition)
     if query.unsigned_by is not None:
         signed = select(ReadingSession.study_id).where(
             ReadingSession.user_id == query.unsigned_by, ReadingSession.signed_at.is_not(None)
@@ -251,10 +314,51 @@ def worklist(session: Session, query: WorklistQuery) -> list[WorklistRow]:
         stmt = stmt.where(Study.received_at >= datetime.combine(query.received_from, time.min))
     if query.received_to is not None:
         stmt = stmt.where(Study.received_at <= datetime.combine(query.received_to, time.max))
-    order = (Study.priority, Study.received_at, Study.id) if query.by_urgency else (Study.received_at, Study.id)
-    stmt = stmt.order_by(*order).limit(query.limit).offset(query.offset)
+    stmt = stmt.order_by(*_worklist_order(query)).limit(query.limit).offset(query.offset)
     # Core rather than ORM execution: the columns need no entities, and 10,000 rows load faster.
     return [WorklistRow._make(row) for row in session.connection().execute(stmt)]
+
+
+_SORT_COLUMNS: dict[WorklistSort, Any] = {
+    WorklistSort.RECEIVED: Study.received_at,
+    WorklistSort.PATIENT_NAME: Study.patient_name,
+    WorklistSort.PATIENT_ID: Study.patient_id,
+    WorklistSort.PATIENT_SEX: Study.patient_sex,
+    WorklistSort.PATIENT_AGE: Study.patient_age_years,
+    WorklistSort.STUDY_DATE: Study.study_date,
+    WorklistSort.ACCESSION: Study.accession_number,
+    WorklistSort.DESCRIPTION: Study.study_description,
+    WorklistSort.REPORT: Study.report_status,
+}
+
+
+def _worklist_order(query: WorklistQuery) -> list[Any]:
+    """The ORDER BY: the chosen column (blanks last), then the triage order (or waiting time)."""
+    if query.by_urgency:
+        # A study without an AI read has no triage: right after critical ones, so someone reads it soon.
+        unread_first = case(
+            (Study.priority == Priority.CRITICAL.value, 0), (Study.ai_status.in_(UNREAD_BY_AI), 1), else_=2
+        )
+        default: list[Any] = [unread_first, Study.priority, Study.received_at, Study.id]
+    else:
+        default = [Study.received_at, Study.id]
+    if query.sort is WorklistSort.URGENCY:
+        return [column.desc() for column in default] if query.descending else default
+    column = _SORT_COLUMNS[query.sort]
+    return [(column.desc() if query.descending else column.asc()).nulls_last(), *default]
+
+
+def _search(text: str) -> ColumnElement[bool] | None:
+    """Every word somewhere in the patient name, patient ID or accession number (case-insensitive,
+    bound parameters with LIKE's wildcards escaped); None when there is no word to look for."""
+    words = "".join(ch for ch in text if ch.isprintable()).split()[:MAX_SEARCH_TERMS]
+    fields = (Study.patient_name, Study.patient_id, Study.accession_number)
+    matches = [or_(*(field.ilike(f"%{_escape_like(word)}%", escape="\\") for field in fields)) for word in words]
+    return and_(*matches) if matches else None
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def set_report_status(session: Session, study_id: int, status: ReportStatus) -> None:

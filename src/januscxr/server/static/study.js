@@ -16,6 +16,7 @@
   const readout = $("wl-readout");
   viewer.onchange = (v) => {
     readout.textContent = `W ${Math.round(v.width)} L ${Math.round(v.level)} · ${v.zoom.toFixed(1)}×${v.invert ? " · inverted" : ""}`;
+    $("preset").value = v.presetName() || "custom"; // the control follows keys, drags and resets
   };
   const showImage = (index) => {
     const image = study.images[index];
@@ -32,13 +33,28 @@
   $("zoom-in").addEventListener("click", () => viewer.zoomBy(1.25));
   $("zoom-out").addEventListener("click", () => viewer.zoomBy(0.8));
   $("invert").addEventListener("click", () => viewer.toggleInvert());
-  $("reset").addEventListener("click", () => {
-    viewer.reset();
-    $("preset").value = "default";
+  $("reset").addEventListener("click", () => viewer.reset());
+  $("preset").addEventListener("change", (e) => {
+    viewer.preset(e.target.value);
+    $("viewer").focus(); // hand the keys back to the shortcuts
   });
-  $("preset").addEventListener("change", (e) => viewer.preset(e.target.value));
+  // One heatmap at a time (stacked maps hide each other): the boxes and H choose it, the legend names it.
   const toggles = Array.from(document.querySelectorAll(".heatmap-toggle"));
-  toggles.forEach((box) => box.addEventListener("change", () => viewer.showOverlay(box.dataset.url, box.checked)));
+  const showHeatmap = (index) => {
+    toggles.forEach((box, i) => {
+      box.checked = i === index;
+      box.closest("tr").classList.toggle("heatmap-on", i === index);
+      viewer.showOverlay(box.dataset.url, i === index);
+    });
+    $("heatmap-legend").hidden = index < 0;
+    $("heatmap-name").textContent = index < 0 ? "" : `${toggles[index].dataset.finding} (${index + 1}/${toggles.length})`;
+  };
+  toggles.forEach((box, i) => box.addEventListener("change", () => showHeatmap(box.checked ? i : -1)));
+  // H: off -> heatmap 1 -> heatmap 2 -> ... -> off
+  const cycleHeatmap = () => {
+    const next = toggles.findIndex((box) => box.checked) + 1;
+    showHeatmap(next < toggles.length ? next : -1);
+  };
 
   // ---- report
   const message = (text, isError) => {
@@ -61,8 +77,33 @@
     findings: $("findings-text").value,
     impression: $("impression-text").value,
   });
+  // Discordances come from the server (januscxr.consistency, the one rule), with every save and signature.
+  const DISAGREES = {
+    report_denies: "the AI flags it; the report says it is absent",
+    report_omits: "the AI flags it; the report does not mention it",
+    report_asserts: "the report states it; the AI does not flag it",
+  };
+  const showDiscordances = (list) => {
+    const found = new Map(list.map((d) => [d.finding, d]));
+    document.querySelectorAll(".discordance[data-finding]").forEach((badge) => {
+      const d = found.get(badge.dataset.finding);
+      badge.hidden = !d;
+      badge.title = d ? `Report and AI disagree: ${DISAGREES[d.kind]}` : "";
+    });
+    const summary = $("discordances");
+    if (!summary) return;
+    summary.replaceChildren(
+      ...list.map((d) => {
+        const item = document.createElement("li");
+        item.textContent = `${d.finding}: ${DISAGREES[d.kind]}${d.sentence ? ` (“${d.sentence}”)` : ""}.`;
+        return item;
+      }),
+    );
+  };
   const show = (updated) => {
     report = updated;
+    showDiscordances(report.discordances || []);
+    $("attribution").textContent = report.attribution || "";
     $("report-status").textContent = report.status;
     $("report-status").className = `badge ${report.status}`;
     const final = report.status === "signed" || report.status === "amended";
@@ -73,6 +114,7 @@
     $("impression-text").readOnly = !editable;
     $("save-draft").disabled = report.status !== "draft" || role === "admin";
     $("sign").disabled = !canSign;
+    $("sign-next").disabled = !canSign;
     $("addendum-form").hidden = !final || role === "admin";
     $("signed-info").textContent = report.signature || "";
     const list = $("addenda");
@@ -104,15 +146,27 @@
     try {
       show(await api("POST", `/api/studies/${study.id}/report/sign`, edited()));
       message(report.status === "preliminary" ? "Signed as preliminary; awaiting co-signature." : "Report signed.");
+      return true;
     } catch (error) {
       conflict(error);
+      return false;
     }
   };
   $("save-draft").addEventListener("click", save);
+  // The sign dialog opens on its Sign (or Sign and next) button, so Enter signs and Esc cancels.
   const dialog = $("sign-dialog");
-  $("sign").addEventListener("click", () => dialog.showModal());
-  dialog.addEventListener("close", () => {
+  const askToSign = (andNext) => {
+    if ($("sign").disabled || dialog.open) return;
+    dialog.returnValue = ""; // Esc keeps the last value: a cancel must not read as an earlier confirm
+    dialog.showModal();
+    $(andNext ? "confirm-sign-next" : "confirm-sign").focus();
+  };
+  $("sign").addEventListener("click", () => askToSign(false));
+  $("sign-next").addEventListener("click", () => askToSign(true));
+  dialog.addEventListener("close", async () => {
     if (dialog.returnValue === "confirm") sign();
+    // The next study in the worklist's order, chosen by the server; the worklist when none is left.
+    else if (dialog.returnValue === "confirm-next" && (await sign())) window.location.assign(`/studies/${study.id}/next`);
   });
   $("add-addendum").addEventListener("click", async () => {
     const text = $("addendum-text").value.trim();
@@ -128,20 +182,21 @@
 
   // ---- keyboard shortcuts (not while typing, except Ctrl combinations)
   document.addEventListener("keydown", (event) => {
-    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(document.activeElement.tagName);
+    const active = document.activeElement;
+    const field = active.tagName === "INPUT" && !["checkbox", "radio", "button"].includes(active.type);
+    const typing = field || ["TEXTAREA", "SELECT"].includes(active.tagName); // a heatmap box keeps the keys
+    if (dialog.open) return; // the dialog's own keys: Enter on the focused button, Esc to cancel
     if (event.ctrlKey && event.key === "s") {
       event.preventDefault();
       if (!$("save-draft").disabled) save();
     } else if (event.ctrlKey && event.key === "Enter") {
       event.preventDefault();
-      if (!$("sign").disabled) dialog.showModal();
-    } else if (!typing && !event.ctrlKey && !event.metaKey) {
+      askToSign(event.shiftKey);
+    } else if (!typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
       const keys = { w: () => setTool("wl"), p: () => setTool("pan"), i: () => viewer.toggleInvert(), r: () => viewer.reset() };
       keys["+"] = () => viewer.zoomBy(1.25);
       keys["-"] = () => viewer.zoomBy(0.8);
-      keys.h = () => {
-        if (toggles[0]) toggles[0].click();
-      };
+      keys.h = cycleHeatmap;
       const presets = ["default", "lung", "mediastinum", "bone"];
       if (/^[1-4]$/.test(event.key)) keys[event.key] = () => viewer.preset(presets[Number(event.key) - 1]);
       if (keys[event.key]) keys[event.key]();
