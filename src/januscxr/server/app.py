@@ -57,6 +57,8 @@ def create_app(
         settings.data_dir,
         classifier=classifier or settings.classifier,
         reporter=reporter or settings.reporter,
+        gate=settings.gate,
+        reporter_options=settings.reporter_options(),
         workers=settings.inference_workers,
         read_timeout_s=settings.read_timeout_s,
         max_image_pixels=settings.max_image_pixels,

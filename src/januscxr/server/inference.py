@@ -13,16 +13,17 @@ import logging
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.pool import Pool
 from pathlib import Path
+from typing import Any
 
 from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError
 from januscxr.io import read_header, read_image
 from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
-from januscxr.pipeline import cached_classifier, load_reporter, read_image_value
+from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter, read_image_value
 from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.failures import ReadTimeoutError, ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
@@ -109,6 +110,8 @@ class InferencePool:
         *,
         classifier: Classifier | str | None = None,
         reporter: Reporter | str | None = None,
+        gate: str | None = None,
+        reporter_options: Mapping[str, Any] | None = None,
         workers: int = 1,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
@@ -118,9 +121,12 @@ class InferencePool:
         self.data_dir = data_dir
         self._classifier = classifier
         self._reporter = reporter
+        self._gate = gate  # a registered name; None: the pipeline's default gate
+        self._reporter_options = dict(reporter_options or {})  # models_dir, device, precision, max_new_tokens
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="januscxr-infer")
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # loading a model can take minutes: never under self._lock
         self._decoders: queue.SimpleQueue[ImageDecoder] = queue.SimpleQueue()
         self._all_decoders = [
             ImageDecoder(timeout_s=read_timeout_s, max_pixels=max_image_pixels, decode=decode) for _ in range(workers)
@@ -188,7 +194,7 @@ class InferencePool:
             raise LateralViewError(
                 f"image {image_id} is a lateral view; shown, but the classifier reads frontal views only"
             )
-        result = read_image_value(image, classifier=self._model(), reporter=self._reporter_backend())
+        result = read_image_value(image, classifier=self._model(), reporter=self._reporter_backend(), gate=self._gate)
         overlays = {r.finding: heatmap_png(r.heatmap, size) for r in result.flagged if r.heatmap is not None}
         with self.db.write() as session:
             stored = get_image(session, image_id)
@@ -209,11 +215,13 @@ class InferencePool:
 
     def _model(self) -> Classifier:
         if self._classifier is None or isinstance(self._classifier, str):
-            with self._lock:  # load once, in the worker, never at startup
+            with self._load_lock:  # load once, in the worker, never at startup
                 self._classifier = cached_classifier(self._classifier) if self._classifier else cached_classifier()
         return self._classifier
 
     def _reporter_backend(self) -> Reporter:
         if self._reporter is None or isinstance(self._reporter, str):
-            self._reporter = load_reporter(self._reporter) if self._reporter else load_reporter()
+            with self._load_lock:  # a vision-language model loads once, with the settings' device and precision
+                if self._reporter is None or isinstance(self._reporter, str):
+                    self._reporter = load_reporter(self._reporter or DEFAULT_REPORTER, **self._reporter_options)
         return self._reporter
