@@ -77,6 +77,8 @@ class FindingPublic(BaseModel):
     uncertain: bool
     critical: bool
     laterality: str | None
+    urgent_threshold: float | None = None  # None: the specific point is unreliable, never urgent
+    urgent: bool = False
     heatmap_url: str | None = None
     discordant: bool = False
 
@@ -90,6 +92,15 @@ class FindingPublic(BaseModel):
     @property
     def threshold_text(self) -> str:
         return probability_texts(self.probability, self.threshold)[1]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def urgency_text(self) -> str:
+        """Where the finding stands against its specific (urgent) operating point."""
+        if self.urgent_threshold is None:
+            return "never raises urgency (its specific threshold was chosen on too few positive cases)"
+        p, urgent = probability_texts(self.probability, self.urgent_threshold)
+        return f"urgent at p >= {urgent}; p = {p}"
 
 
 class AiResultPublic(BaseModel):
