@@ -15,7 +15,8 @@ from januscxr.consistency import find_discordances
 from januscxr.errors import JanusCxrError, NotChestRadiographError, UnknownModelError
 from januscxr.io import read_image
 from januscxr.models.base import Classifier, Gate, Reporter
-from januscxr.models.registry import DEFAULT_CLASSIFIER, DEFAULT_GATE, load_classifier, load_gate, reporter_specs
+from januscxr.models.experts import load_experts
+from januscxr.models.registry import DEFAULT_CLASSIFIER, DEFAULT_GATE, load_gate, reporter_specs
 from januscxr.report import FindingsComposer
 from januscxr.report.compose import REPORTER_NAME
 from januscxr.types import Image, Prediction, ReadResult
@@ -24,9 +25,13 @@ DEFAULT_REPORTER = REPORTER_NAME
 
 
 @cache
-def cached_classifier(name: str = DEFAULT_CLASSIFIER) -> Classifier:
-    """A registered classifier, loaded and verified once per process."""
-    return load_classifier(name)
+def cached_classifier(name: str = DEFAULT_CLASSIFIER, models_dir: Path | None = None) -> Classifier:
+    """A registered classifier, or experts combined (``"a,b"``), loaded and verified once per process.
+
+    Local calibrations written by ``januscxr models calibrate`` apply (:mod:`januscxr.models.experts`);
+    published experts load from ``models_dir`` (default ``$JANUSCXR_MODELS_DIR`` or ~/.cache/januscxr/models).
+    """
+    return load_experts(name, models_dir=models_dir)
 
 
 @cache

@@ -19,7 +19,10 @@ def read_output_schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def finding_record(result: FindingResult) -> dict[str, Any]:
+def finding_record(result: FindingResult, model_id: str | None = None) -> dict[str, Any]:
+    """One finding as JSON; ``experts`` names the classifiers that answered it (``model_id`` when one did)."""
+    # a combination's results (januscxr.models.experts.ExpertFindingResult) carry their experts
+    experts = list(getattr(result, "experts", ()) or ([model_id] if model_id else []))
     return {
         "finding": result.finding.value,
         "probability": round(result.probability, 6),
@@ -30,7 +33,7 @@ def finding_record(result: FindingResult) -> dict[str, Any]:
         "uncertain": result.uncertain,
         "critical": result.critical,
         "laterality": result.laterality.value if result.laterality else None,
-    }
+    } | ({"experts": experts} if experts else {})
 
 
 def probability_texts(probability: float, *thresholds: float | None, significant: int = 3) -> tuple[str, ...]:
@@ -96,7 +99,7 @@ def result_record(result: ReadResult, heatmap_files: dict[str, str] | None = Non
             "patient_sex": image.patient_sex.value or None,
         },
         "model": {"id": result.prediction.model_id, "version": result.prediction.model_version},
-        "findings": [finding_record(r) for r in result.prediction.ordered()],
+        "findings": [finding_record(r, result.prediction.model_id) for r in result.prediction.ordered()],
         "report": {
             "findings": result.report.findings,
             "impression": result.report.impression,

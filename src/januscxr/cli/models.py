@@ -29,23 +29,30 @@ ModelsDir = Annotated[
     typer.Option(
         "--dir",
         envvar="JANUSCXR_MODELS_DIR",
-        help="Folder of vision-language weights (default ~/.cache/januscxr/models).",
+        help="Folder of model weights: Janus reporters, converted classifiers, calibrations (~/.cache/januscxr/models).",
     ),
 ]
 
 
 @app.command("list")
-def list_command() -> None:
-    """List the registered models: classifiers, the chest-radiograph gate and reporters, with their cards' headlines."""
+def list_command(models_dir: ModelsDir = None) -> None:
+    """List the registered models: classifiers, published experts, the chest-radiograph gate and reporters."""
+    from januscxr.models.expert_store import converted_status
+
     for spec in _bundled_specs():
         if spec.test_double:
             continue  # fakes for tests: registered, usable by name, never listed
         kind = "classifier" if isinstance(spec, ClassifierSpec) else "chest-radiograph gate"
-        typer.echo(f"{spec.model_id}  ({kind}, bundled)  version {spec.version}")
+        published = isinstance(spec, ClassifierSpec) and spec.user_weights
+        where = "published expert, user's weights" if published else "bundled"
+        typer.echo(f"{spec.model_id}  ({kind}, {where})  version {spec.version}")
         typer.echo(f"    {spec.description}")
         if isinstance(spec, ClassifierSpec):
             typer.echo(f"    findings: {', '.join(f.value for f in spec.labels)}")
-        typer.echo(f"    input: {spec.input_size} px; weights: {spec.weights} (sha256 {spec.sha256})")
+        if isinstance(spec, ClassifierSpec) and spec.user_weights:
+            typer.echo(f"    input: {spec.input_size} px; {converted_status(spec, models_dir)}")
+        else:
+            typer.echo(f"    input: {spec.input_size} px; weights: {spec.weights} (sha256 {spec.sha256})")
         card = model_card_text(spec)
         if card:
             typer.echo(f"    card: januscxr models card {spec.model_id}")
@@ -121,13 +128,49 @@ def verify_command(
 
 @app.command("convert")
 def convert_command(
-    source: Annotated[Path, typer.Argument(help="DeepSeek checkpoint folder (config.json model_type multi_modality).")],
-    destination: Annotated[Path, typer.Argument(help="Folder to write the Hugging Face layout into.")],
+    first: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME|SOURCE",
+            help="A published classifier (`januscxr models list`), or a DeepSeek Janus checkpoint folder.",
+        ),
+    ],
+    second: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE|DESTINATION",
+            help="The classifier's published file, or the folder to write Janus's Hugging Face layout into.",
+        ),
+    ],
     drop_generation: Annotated[
-        bool, typer.Option("--drop-generation", help="Leave out the image-generation modules (not used for reports).")
+        bool, typer.Option("--drop-generation", help="Janus: leave out the image-generation modules.")
     ] = False,
-    dtype: Annotated[str | None, typer.Option(help="Cast the weights: float32, bfloat16 or float16.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Janus: cast the weights: float32, bfloat16 or float16.")] = None,
+    models_dir: ModelsDir = None,
 ) -> None:
+    """Convert published weights, checking every tensor: a classifier into the models folder, or Janus.
+
+    `januscxr models convert densenet121-res224-all nih-pc-chex-...-best.pt` writes
+    <models dir>/densenet121-res224-all/ and records the sha256 of both files; the published pickle
+    is read without running any code from it. `januscxr models convert SOURCE DESTINATION` converts
+    DeepSeek's original Janus layout into the Hugging Face layout.
+    """
+    from januscxr.models.published import get_published
+
+    expert = get_published(first)
+    if expert is not None:
+        from januscxr.models.checkpoint import convert_published
+
+        done = convert_published(expert, second, models_dir)
+        typer.echo(
+            f"{done.weights}: {done.tensors} tensors, {done.parameters:,} parameters from {second.name} "
+            f"({done.container}); sha256 {done.sha256} recorded. Use it: januscxr read --classifier {first}"
+        )
+        return
+    _convert_janus(Path(first), second, drop_generation=drop_generation, dtype=dtype)
+
+
+def _convert_janus(source: Path, destination: Path, *, drop_generation: bool, dtype: str | None) -> None:
     """Convert DeepSeek's original Janus layout into the Hugging Face layout, checking every tensor."""
     import torch
 
@@ -145,6 +188,30 @@ def convert_command(
         f"({summary.num_image_tokens} image tokens; image-generation modules {kept}; "
         f"{summary.dropped} unused source tensors left out)"
     )
+
+
+@app.command("calibrate")
+def calibrate_command(
+    name: Annotated[str, typer.Argument(help="A registered classifier, or experts combined: a,b.")],
+    manifest: Annotated[
+        Path, typer.Option(help="CSV of local labelled images: path, patient_id and one 1/0/empty column per finding.")
+    ],
+    models_dir: ModelsDir = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Patient-grouped bootstrap resamples for the CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Refit a classifier's calibration and thresholds on a hospital's own labelled images.
+
+    Writes <models dir>/calibration/NAME.json, used from then on by `januscxr read --classifier NAME`
+    and the reading room, and a card with patient-grouped bootstrap CIs beside it.
+    """
+    from januscxr.models.experts import calibration_summary
+    from januscxr.training.calibrate import calibrate_expert, write_calibration
+
+    document = calibrate_expert(name, manifest, models_dir=models_dir, n_boot=bootstrap, seed=seed)
+    path, card = write_calibration(document, models_dir)
+    typer.echo(calibration_summary(document))
+    typer.echo(f"{path}: local calibration of {name} written ({document['cases']} images); card: {card}")
 
 
 def _bundled_specs() -> list[ClassifierSpec | GateSpec]:

@@ -11,7 +11,7 @@ import typer
 from januscxr.errors import JanusCxrError, exit_code_for
 
 if TYPE_CHECKING:
-    from januscxr.models.base import Reporter
+    from januscxr.models.base import Classifier, Reporter
 
 # The pipeline, the io layer and torch load when a file is read, not for `januscxr --help`.
 
@@ -24,7 +24,10 @@ def read_command(
     heatmaps: Annotated[
         Path | None, typer.Option("--heatmaps", help="Write a PNG overlay per flagged finding into this folder.")
     ] = None,
-    classifier: Annotated[str | None, typer.Option(help="Registered classifier (see `januscxr models list`).")] = None,
+    classifier: Annotated[
+        str | None,
+        typer.Option(help="Registered classifier (`januscxr models list`), or experts combined: a,b."),
+    ] = None,
     reporter: Annotated[
         str | None,
         typer.Option(
@@ -36,7 +39,8 @@ def read_command(
         str | None, typer.Option(help="Registered chest-radiograph gate (default: the bundled one).")
     ] = None,
     models_dir: Annotated[
-        Path | None, typer.Option(help="Folder of pulled Janus weights (default ~/.cache/januscxr/models).")
+        Path | None,
+        typer.Option(help="Folder of Janus weights, converted classifiers, calibrations (~/.cache/januscxr/models)."),
     ] = None,
     device: Annotated[str | None, typer.Option(help="Janus: cuda, cpu or auto (CUDA when available).")] = None,
     precision: Annotated[
@@ -85,6 +89,7 @@ def read_command(
     if not files and not search.errors:
         raise typer.BadParameter("no DICOM, PNG or JPEG files found", param_hint="PATHS")
     chosen = _load_reporter(settings.reporter, stream=stream and not as_json, **settings.reporter_options())
+    model = _load_classifier(settings.classifier, settings.models_dir)
     records: list[dict[str, object]] = []
     errors: list[tuple[Path, JanusCxrError]] = list(search.errors)
     for _, error in errors:
@@ -93,7 +98,7 @@ def read_command(
     outcomes = read_batches(
         files,
         batch_size=settings.reporter_batch_size,
-        classifier=settings.classifier,
+        classifier=model,
         reporter=chosen,
         require_frontal=not allow_lateral,
         gate=settings.gate,
@@ -126,6 +131,17 @@ def _load_reporter(name: str | None, *, stream: bool, **options: object) -> Repo
     on_text = (lambda index, text: typer.echo(text, nl=False)) if stream else None
     try:
         return load_reporter(name, on_text=on_text, **options)  # type: ignore[arg-type]
+    except JanusCxrError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(exit_code_for(error)) from None
+
+
+def _load_classifier(name: str | None, models_dir: Path | None) -> Classifier:
+    """The classifier (or experts combined), loaded once for all files; a missing model ends the command."""
+    from januscxr.pipeline import cached_classifier
+
+    try:
+        return cached_classifier(name, models_dir) if name else cached_classifier(models_dir=models_dir)
     except JanusCxrError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(exit_code_for(error)) from None

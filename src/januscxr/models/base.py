@@ -78,6 +78,8 @@ class ClassifierSpec:
     ``weights`` is a file name inside the package's weights folder (or an absolute path);
     ``sha256`` is checked before the file is read. ``factory`` builds the backend from
     the spec and the verified weights path (None for backends without weights).
+    ``user_weights``: a published expert whose weights the user converts into the models folder
+    (``januscxr models convert``), checked against the sha256 recorded then; ``obtain`` says how.
     """
 
     model_id: str
@@ -90,6 +92,8 @@ class ClassifierSpec:
     model_card: str | None = None
     description: str = ""
     test_double: bool = False
+    user_weights: bool = False
+    obtain: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNot
 from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
+from januscxr.models.published import PUBLISHED_EXPERTS, PublishedExpert
 
 
 def _cxrnet_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier:
@@ -17,6 +18,12 @@ def _cxrnet_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier
     from januscxr.models.cxrnet_classifier import CxrNetClassifier
 
     return CxrNetClassifier(spec, weights)
+
+
+def _published_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier:
+    from januscxr.models.published_classifier import PublishedClassifier
+
+    return PublishedClassifier(spec, weights)
 
 
 def _cxr_gate(spec: GateSpec, weights: Path | None) -> Gate:
@@ -50,14 +57,21 @@ def get_classifier_spec(name: str) -> ClassifierSpec:
         raise UnknownModelError(f"no classifier named {name!r}; registered: {known}") from None
 
 
-def load_classifier(name: str = DEFAULT_CLASSIFIER, *, weights_dir: Path | None = None) -> Classifier:
+def load_classifier(
+    name: str = DEFAULT_CLASSIFIER, *, weights_dir: Path | None = None, models_dir: Path | None = None
+) -> Classifier:
     """Build a registered classifier after checking its weights' sha256.
 
-    Weights load from ``weights_dir`` when given, else from the package.
+    Weights load from ``weights_dir`` when given, else from the package; a published expert's
+    converted weights from ``models_dir`` (:func:`januscxr.models.expert_store.models_root`).
     """
     spec = get_classifier_spec(name)
     weights = None
-    if spec.weights is not None:
+    if spec.user_weights:
+        from januscxr.models.expert_store import require_converted
+
+        weights = require_converted(spec, models_dir)
+    elif spec.weights is not None:
         weights = (weights_dir or WEIGHTS_DIR) / spec.weights
         verify_weights(weights, spec.sha256)
     return spec.factory(spec, weights)
@@ -106,6 +120,25 @@ register_classifier(
         test_double=True,
     )
 )
+
+
+def _published_spec(expert: PublishedExpert) -> ClassifierSpec:
+    return ClassifierSpec(
+        model_id=expert.model_id,
+        version=expert.version,
+        labels=expert.findings,
+        input_size=expert.input_size,
+        factory=_published_classifier,
+        weights=f"{expert.model_id}.safetensors",
+        model_card=f"docs/model_cards/{expert.model_id}.md",
+        description=expert.description,
+        user_weights=True,
+        obtain=f"download {expert.source_url}, then run `januscxr models convert {expert.model_id} {expert.source_file}`",
+    )
+
+
+for _expert in PUBLISHED_EXPERTS.values():
+    register_classifier(_published_spec(_expert))
 
 
 def model_card_text(spec: ClassifierSpec | GateSpec) -> str | None:
