@@ -29,7 +29,7 @@ def cached_classifier(name: str = DEFAULT_CLASSIFIER, models_dir: Path | None = 
     """A registered classifier, or experts combined (``"a,b"``), loaded and verified once per process.
 
     Local calibrations written by ``januscxr models calibrate`` apply (:mod:`januscxr.models.experts`);
-    published experts load from ``models_dir`` (default ``$JANUSCXR_MODELS_DIR`` or ~/.cache/januscxr/models).
+    published experts load from ``models_dir`` (default ~/.cache/januscxr/models).
     """
     return load_experts(name, models_dir=models_dir)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,14 @@ from januscxr.errors import ChecksumMismatchError, WeightsNotFoundError
 from januscxr.models.base import ClassifierSpec
 
 RECORD = "januscxr-expert.json"
-MODELS_DIR_ENV = "JANUSCXR_MODELS_DIR"
 
 
 def models_root(models_dir: Path | None = None) -> Path:
-    """``models_dir``, else ``$JANUSCXR_MODELS_DIR``, else ``~/.cache/januscxr/models``.
+    """``models_dir``, else ``~/.cache/januscxr/models`` (the same default as vision-language weights).
 
-    The variable is read here as well as by the settings: the reading room asks for a classifier
-    by name only (``pipeline.cached_classifier``), and must find the same folder as the CLI.
+    Settings (``models_dir``, ``JANUSCXR_MODELS_DIR``) are read at the edges, which pass the folder in.
     """
-    if models_dir is not None:
-        return Path(models_dir).expanduser()
-    configured = os.environ.get(MODELS_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "januscxr" / "models"
+    return Path(models_dir).expanduser() if models_dir is not None else Path.home() / ".cache" / "januscxr" / "models"
 
 
 def expert_folder(model_id: str, models_dir: Path | None = None) -> Path:

@@ -23,6 +23,7 @@ from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError
 from januscxr.io import read_header, read_image
 from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
+from januscxr.models.registry import DEFAULT_CLASSIFIER
 from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter, read_image_value
 from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.failures import ReadTimeoutError, ai_status_for, describe_failure
@@ -216,7 +217,8 @@ class InferencePool:
     def _model(self) -> Classifier:
         if self._classifier is None or isinstance(self._classifier, str):
             with self._load_lock:  # load once, in the worker, never at startup
-                self._classifier = cached_classifier(self._classifier) if self._classifier else cached_classifier()
+                models_dir = self._reporter_options.get("models_dir")  # published experts live there too
+                self._classifier = cached_classifier(self._classifier or DEFAULT_CLASSIFIER, models_dir)
         return self._classifier
 
     def _reporter_backend(self) -> Reporter:
