@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from januscxr.errors import JanusCxrError, ManifestError
 from januscxr.eval.classification import operating_point, roc_auc
@@ -56,7 +57,7 @@ def predict_probabilities(
 ) -> FloatArray:
     """(N, K) probabilities as ``januscxr read`` reports them; NaN where unreadable or not reported."""
     probabilities = np.full((len(paths), len(findings)), np.nan)
-    for start in range(0, len(paths), batch_size):
+    for start in tqdm(range(0, len(paths), batch_size), desc="predict", unit="batch", disable=len(paths) <= batch_size):
         rows, images = [], []
         for i in range(start, min(start + batch_size, len(paths))):
             try:

@@ -20,15 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from safetensors import safe_open
-from tqdm import tqdm
 
-from januscxr.errors import JanusCxrError
 from januscxr.eval.proportions import clustered_wilson_interval
-from januscxr.io import read_image
 from januscxr.labels import Finding
 from januscxr.models.base import ClassifierSpec
 from januscxr.models.calibration import MIN_URGENT_POSITIVES, specific_threshold
 from januscxr.models.cxrnet_classifier import CxrNetClassifier
+from januscxr.training.calibrate import predict_probabilities
 from januscxr.training.manifest import Manifest, read_manifest, split_by_patient
 
 logger = logging.getLogger(__name__)
@@ -60,24 +58,6 @@ def load_exported(weights: str | Path) -> CxrNetClassifier:
         weights=str(weights),
     )
     return CxrNetClassifier(spec, Path(weights))
-
-
-def predict_cases(
-    classifier: CxrNetClassifier, paths: Sequence[Path], findings: Sequence[Finding], *, batch_size: int = 64
-) -> FloatMatrix:
-    """(N, K) calibrated probabilities as ``januscxr read`` computes them; NaN rows for unreadable files."""
-    probabilities = np.full((len(paths), len(findings)), np.nan)
-    for start in tqdm(range(0, len(paths), batch_size), desc="predict", unit="batch"):
-        rows, images = [], []
-        for i in range(start, min(start + batch_size, len(paths))):
-            try:
-                images.append(read_image(paths[i]))
-                rows.append(i)
-            except JanusCxrError as error:
-                logger.warning("skipping %s", error)
-        for i, prediction in zip(rows, classifier.predict(images, heatmaps=False), strict=True):
-            probabilities[i] = [prediction.findings[f].probability for f in findings]
-    return probabilities
 
 
 def choose_operating_points(
@@ -178,7 +158,7 @@ def fit_operating_points(
     classifier = load_exported(weights)
     findings = [classifier.findings[k] for k in classifier.offered]
     cases = validation_cases(manifest, valid_fraction=valid_fraction, seed=seed).select(tuple(findings))
-    probabilities = predict_cases(classifier, cases.paths, findings)
+    probabilities = predict_probabilities(classifier, cases.paths, findings, batch_size=64)
     thresholds = [classifier.thresholds[k] for k in classifier.offered]
     report = choose_operating_points(
         probabilities,
