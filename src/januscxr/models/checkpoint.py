@@ -33,8 +33,9 @@ import torch
 from safetensors.torch import save_file
 
 from januscxr.errors import ModelError
+from januscxr.models.checksum import file_sha256
 from januscxr.models.densenet import build_network
-from januscxr.models.expert_store import expert_folder, file_sha256, write_record
+from januscxr.models.expert_store import expert_folder, write_record
 from januscxr.models.published import PublishedExpert, published_threshold, sources_by_finding
 
 # Module classes a published file may pickle: torch's layers and torchxrayvision's own.

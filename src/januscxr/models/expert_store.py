@@ -8,13 +8,13 @@ holds what ``januscxr models calibrate`` fitted on a hospital's own cases. Nothi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from januscxr.errors import ChecksumMismatchError, WeightsNotFoundError
 from januscxr.models.base import ClassifierSpec
+from januscxr.models.checksum import file_sha256
 
 RECORD = "januscxr-expert.json"
 
@@ -29,14 +29,6 @@ def models_root(models_dir: Path | None = None) -> Path:
 
 def expert_folder(model_id: str, models_dir: Path | None = None) -> Path:
     return models_root(models_dir) / model_id
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:

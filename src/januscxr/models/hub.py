@@ -9,7 +9,6 @@ everything after it runs offline.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from januscxr.errors import ChecksumMismatchError, HubUnreachableError, WeightsNotFoundError
 from januscxr.models.base import ReporterSpec
+from januscxr.models.checksum import file_sha256
 from januscxr.models.janus_conversion import convert_checkpoint, iter_layout_problems
 
 logger = logging.getLogger(__name__)
@@ -84,14 +84,6 @@ def pull_weights(spec: ReporterSpec, models_dir: Path | None = None, *, keep_gen
         convert_checkpoint(source, folder, keep_generation=keep_generation)
     manifest = write_manifest(folder, spec, revision)
     return PulledWeights(folder, revision, len(manifest["files"]))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _weight_files(folder: Path) -> list[Path]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from importlib.resources import files
 from pathlib import Path
 
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
 from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
+from januscxr.models.checksum import file_sha256
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
 from januscxr.models.published import PUBLISHED_EXPERTS, PublishedExpert
 
@@ -81,13 +81,10 @@ def verify_weights(path: Path, sha256: str | None) -> None:
     """Raise unless ``path`` exists and hashes to ``sha256``."""
     if not path.is_file():
         raise WeightsNotFoundError(f"{path}: weights file not found; expected the file shipped with januscxr")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if sha256 is None or digest.hexdigest() != sha256:
+    actual = file_sha256(path)
+    if sha256 is None or actual != sha256:
         raise ChecksumMismatchError(
-            f"{path}: sha256 is {digest.hexdigest()}; expected {sha256} from the registry (file damaged or replaced)"
+            f"{path}: sha256 is {actual}; expected {sha256} from the registry (file damaged or replaced)"
         )
 
 
