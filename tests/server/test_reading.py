@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from januscxr.server.deps import ReadingRoom
@@ -140,6 +145,61 @@ def test_worklist_page_filters(login, room) -> None:
     assert page.status_code == 200 and page.text.count("data-study-id") == 2 and "badge critical" in page.text
     assert rad.client.get("/worklist?finding=Edema").text.count("data-study-id") == 0
     assert rad.client.get("/api/worklist?finding=pneumothorax&received_from=2000-01-01").json()
+
+
+def test_worklist_page_and_api_take_the_same_filters(login, room) -> None:
+    """One dependency parses the worklist's filters for both: the page pages with ``offset`` as the API does."""
+    rad = login("rad")
+    upload_and_read(rad, room, ("a.png", png_bytes(0)), ("b.png", png_bytes(1)), ("c.png", png_bytes(2)))
+    for query in ("?limit=2", "?offset=1", "?offset=1&limit=1&sort=received&order=desc", "?offset=3"):
+        api = [item["study_id"] for item in rad.client.get(f"/api/worklist{query}").json()]
+        page = rad.client.get(f"/worklist{query}").text
+        assert [int(i) for i in re.findall(r'data-study-id="([0-9]+)"', page)] == api, query
+    for junk in ("?offset=-1", "?limit=0", "?order=sideways", "?finding=nope"):
+        assert (
+            rad.client.get(f"/worklist{junk}").status_code == rad.client.get(f"/api/worklist{junk}").status_code == 422
+        )
+
+
+def test_report_changes_answer_with_what_their_write_left(login, room) -> None:
+    """Opening, saving, signing and amending read once before their write transaction and answer
+    from it, not from another read after it; the answer is the report as a later read finds it."""
+    rad = login("rad")
+    (outcome,) = upload_and_read(rad, room, ("a.dcm", dicom_bytes()))
+    study_id = outcome["study_id"]
+    url = f"/api/studies/{study_id}/report"
+    assert rad.client.get("/api/me").status_code == 200  # the login is cached from here on
+    steps = [
+        ("GET", f"/api/studies/{study_id}", None),
+        ("PUT", url, {"revision": 1, "findings": "Edited.", "impression": "Edited impression."}),
+        ("POST", f"{url}/sign", {"revision": 2, "findings": "Final.", "impression": "Final imp."}),
+        ("POST", f"{url}/addenda", {"text": "Prior film reviewed."}),
+    ]
+    for method, path, body in steps:
+        transactions, response = _transactions_of(room, partial(rad.write, method, path, json=body))
+        assert response.status_code in (200, 201), response.text
+        assert transactions == ["read", "write"], path
+        answer = response.json()["report"] if method == "GET" else response.json()
+        assert answer == rad.client.get(url).json(), path
+    assert answer["status"] == "amended" and [a["text"] for a in answer["addenda"]] == ["Prior film reviewed."]
+    assert answer["discordances"]  # "Final." leaves out what the AI result the page shows first flags
+
+
+def _transactions_of(room: ReadingRoom, call: Callable[[], Any]) -> tuple[list[str], Any]:
+    """The database transactions ``call`` opens, in order ("read" or "write"), and what it returned."""
+    transactions: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for kind in ("read", "write"):
+            patch.setattr(room.db, kind, _counted(kind, getattr(room.db, kind), transactions))
+        return transactions, call()
+
+
+def _counted(kind: str, opened: Callable[[], Any], transactions: list[str]) -> Callable[[], Any]:
+    def counted() -> Any:
+        transactions.append(kind)
+        return opened()
+
+    return counted
 
 
 def test_watched_folder_ingests_settled_files(room: ReadingRoom, tmp_path: Path) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
@@ -16,12 +15,12 @@ from januscxr.server.deps import (
     MAX_RECORD_ID,
     Admin,
     AnyUser,
-    FindingFilter,
     FindingParam,
     Reader,
     RecordId,
     RecordIdQuery,
     Room,
+    WorklistParams,
     csrf_protected,
 )
 from januscxr.server.schemas import (
@@ -44,7 +43,7 @@ from januscxr.server.schemas import (
 from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
 from januscxr.storage import audit, studies
-from januscxr.storage.tables import AiResult, ReportStatus
+from januscxr.storage.tables import AiResult
 from januscxr.storage.users import as_utc
 
 RecordIdItem = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
@@ -71,33 +70,10 @@ def me(principal: AnyUser) -> SessionPublic:
 
 
 @router.get("/worklist", response_model=list[WorklistItemPublic], response_class=JSONResponse, tags=["worklist"])
-def get_worklist(
-    room: Room,
-    principal: AnyUser,
-    status: Annotated[list[ReportStatus] | None, Query()] = None,
-    finding: FindingFilter = None,
-    received_from: date | None = None,
-    received_to: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-    offset: Annotated[int, Query(ge=0, le=MAX_RECORD_ID)] = 0,
-    search: Annotated[str | None, Query(max_length=studies.SEARCH_MAX_CHARS)] = None,
-    sort: studies.WorklistSort = studies.WorklistSort.URGENCY,
-    order: Literal["asc", "desc"] = "asc",
-) -> JSONResponse:
+def get_worklist(room: Room, principal: AnyUser, query: WorklistParams) -> JSONResponse:
     """Unsigned studies by default: critical findings first, then those the AI failed or refused,
     then flagged, routine and pending, each by waiting time. ``search``: words found in the patient
     name, patient ID or accession number; ``sort``: a column first, that order after it."""
-    query = studies.WorklistQuery(
-        statuses=tuple(status or ()),
-        finding=finding,
-        received_from=received_from,
-        received_to=received_to,
-        search=search,
-        sort=sort,
-        descending=order == "desc",
-        limit=limit,
-        offset=offset,
-    )
     items = reading.worklist_items(room, principal, query)
     for item in items:
         item["received_at"] = as_utc(item["received_at"]).isoformat()

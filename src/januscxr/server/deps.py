@@ -1,12 +1,13 @@
-"""Request dependencies: the reading room's state, the logged-in user, roles and CSRF."""
+"""Request dependencies: the reading room's state, the logged-in user, roles, CSRF and the worklist's filters."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
@@ -20,8 +21,9 @@ from januscxr.server.inference import InferencePool
 from januscxr.server.ingest import FolderWatcher
 from januscxr.server.security import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, token_digest, tokens_match
 from januscxr.server.settings import Settings
+from januscxr.storage import studies
 from januscxr.storage.database import Database
-from januscxr.storage.tables import Role, User
+from januscxr.storage.tables import ReportStatus, Role, User
 from januscxr.storage.users import as_utc, find_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,6 +47,36 @@ def _finding_or_none(value: Any) -> Finding | None:
 # Unknown names fail validation (422 naming the parameter) instead of raising from the handler.
 FindingParam = Annotated[Finding, BeforeValidator(_finding)]
 FindingFilter = Annotated[Finding | None, BeforeValidator(_finding_or_none), Query()]
+
+
+async def worklist_query(
+    *,
+    status: Annotated[list[ReportStatus] | None, Query()] = None,
+    finding: FindingFilter = None,
+    received_from: date | None = None,
+    received_to: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=MAX_RECORD_ID)] = 0,
+    search: Annotated[str | None, Query(max_length=studies.SEARCH_MAX_CHARS)] = None,
+    sort: studies.WorklistSort = studies.WorklistSort.URGENCY,
+    order: Literal["asc", "desc"] = "asc",
+) -> studies.WorklistQuery:
+    """The worklist's filters from the query string, the same for the API and the page (whose
+    filter form is rendered back from them); study-mode rules apply later, per reader."""
+    return studies.WorklistQuery(
+        statuses=tuple(status or ()),
+        finding=finding,
+        received_from=received_from,
+        received_to=received_to,
+        search=search,
+        sort=sort,
+        descending=order == "desc",
+        limit=limit,
+        offset=offset,
+    )
+
+
+WorklistParams = Annotated[studies.WorklistQuery, Depends(worklist_query)]
 
 
 def client_address(request: Request) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -18,12 +17,12 @@ from januscxr.server.audit_log import AuditFilters, audit_filters
 from januscxr.server.deps import (
     Admin,
     AnyUser,
-    FindingFilter,
     Principal,
     ReadingRoom,
     RecordId,
     RecordIdQuery,
     Room,
+    WorklistParams,
     csrf_protected,
 )
 from januscxr.server.headers import study_header
@@ -34,7 +33,6 @@ from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
 from januscxr.server.worklist_view import worklist_headings, worklist_row
 from januscxr.storage import audit, studies
-from januscxr.storage.tables import ReportStatus
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
@@ -87,35 +85,11 @@ def home(principal: AnyUser) -> Response:
 
 
 @router.get("/worklist", response_class=HTMLResponse)
-def worklist_page(
-    request: Request,
-    room: Room,
-    principal: AnyUser,
-    status: Annotated[list[ReportStatus] | None, Query()] = None,
-    finding: FindingFilter = None,
-    received_from: date | None = None,
-    received_to: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-    search: Annotated[str | None, Query(max_length=studies.SEARCH_MAX_CHARS)] = None,
-    sort: studies.WorklistSort = studies.WorklistSort.URGENCY,
-    order: Literal["asc", "desc"] = "asc",
-) -> HTMLResponse:
-    query = studies.WorklistQuery(
-        statuses=tuple(status or ()),
-        finding=finding,
-        received_from=received_from,
-        received_to=received_to,
-        search=search,
-        sort=sort,
-        descending=order == "desc",
-        limit=limit,
-    )
+def worklist_page(request: Request, room: Room, principal: AnyUser, query: WorklistParams) -> HTMLResponse:
     items = reading.worklist_items(room, principal, query)
     rows = Markup("\n".join(map(worklist_row, items)))
-    filters: dict[str, Any] = {"status": [s.value for s in status or ()], "limit": limit}
-    filters["finding"] = finding.value if finding else ""
-    filters |= {"received_from": received_from or "", "received_to": received_to or "", "search": search or ""}
-    headings = worklist_headings(filters, sort, descending=order == "desc")
+    filters = _worklist_filters(query)
+    headings = worklist_headings(filters, query.sort, descending=query.descending)
     context = {"rows": rows, "filters": filters, "findings": CHEXPERT_14, "headings": headings}
     return render(room, request, "worklist.html", principal, **context)
 
@@ -243,6 +217,18 @@ def _scores(
 def api_docs(request: Request, room: Room, principal: AnyUser) -> HTMLResponse:
     """A readable listing of the OpenAPI document (no CDN: the reading room runs offline)."""
     return render(room, request, "api_docs.html", principal, spec=request.app.openapi())
+
+
+def _worklist_filters(query: studies.WorklistQuery) -> dict[str, Any]:
+    """The filter form's values, rendered back from the query (the column headings keep them when re-sorting)."""
+    return {
+        "status": [s.value for s in query.statuses],
+        "limit": query.limit,
+        "finding": query.finding.value if query.finding else "",
+        "received_from": query.received_from or "",
+        "received_to": query.received_to or "",
+        "search": query.search or "",
+    }
 
 
 def _local(target: str) -> str:

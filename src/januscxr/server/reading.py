@@ -161,7 +161,7 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
     """The study as its reader sees it; starts the reading session and audits the view.
 
     Reads happen outside the write transaction, which stays a few statements long: on SQLite
-    every writer waits for it."""
+    every writer waits for it. The report comes back as that transaction left it, not read again."""
     key, readable = reader_key(room, principal), principal.role is not Role.ADMIN
     mode = room.settings.study_mode  # sessions of the other mode are never reused
     with room.db.read() as session:
@@ -173,14 +173,12 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
         reading_row = reading.get_reading(session, study_id, principal.user, study_mode=mode) if readable else None
     stale = report is None or bool(results and reports.is_untouched_and_empty(report))
     with room.db.write() as session:
-        if stale:
+        if report is None or stale:
             report = reports.ensure_report(session, study, results[0] if results else None, reader_key=key)
         if readable and reading_row is None:
             reading_row = reading.open_reading(session, study, principal.user, study_mode=mode, arm=arm)
-        audit.record_event(
-            session, "view", user=principal.user, study_id=study_id, report_id=report.id if report else None
-        )
-    report_public = report_of(room, principal, study_id)
+        audit.record_event(session, "view", user=principal.user, study_id=study_id, report_id=report.id)
+        report_public = _with_discordances(_report_public(session, report), results[0] if results else None)
     return StudyPublic(
         id=study.id,
         label=study_label(study),
@@ -203,11 +201,20 @@ def report_of(room: ReadingRoom, principal: Principal, study_id: int) -> ReportP
     (none in the standard arm): a save answers with them, so the page updates them without a reload."""
     with room.db.read() as session:
         report = reports.get_report(session, study_id, reader_key=reader_key(room, principal))
-        public = _report_public(session, report)
-        study = studies.get_study(session, study_id)
-        shown = studies.latest_ai_results(session, study_id)[:1]
-    if shown and arm_of(room, principal, study.study_instance_uid) != "standard":
-        public.discordances = report_discordances(shown[0], findings=report.findings, impression=report.impression)
+        return _with_discordances(_report_public(session, report), _shown_ai_result(room, principal, session, study_id))
+
+
+def _shown_ai_result(room: ReadingRoom, principal: Principal, session: Session, study_id: int) -> AiResult | None:
+    """The AI result the study page shows first, which a report's discordances are against (None in the standard arm)."""
+    study = studies.get_study(session, study_id)
+    if arm_of(room, principal, study.study_instance_uid) == "standard":
+        return None
+    return next(iter(studies.latest_ai_results(session, study_id)), None)
+
+
+def _with_discordances(public: ReportPublic, shown: AiResult | None) -> ReportPublic:
+    if shown is not None:
+        public.discordances = report_discordances(shown, findings=public.findings, impression=public.impression)
     return public
 
 
@@ -234,38 +241,44 @@ def record_access(
 
 def save_draft(room: ReadingRoom, principal: Principal, study_id: int, update: ReportUpdate) -> ReportPublic:
     text = reports.ReportText(update.findings, update.impression)
-    report_id = _report_id(room, principal, study_id)
+    report_id, shown = _report_target(room, principal, study_id)
     with _keeping_conflicts(room, principal, study_id, text), room.db.write() as session:
-        reports.save_draft(session, report_id, revision=update.revision, text=text, user=principal.user)
+        saved = reports.save_draft(session, report_id, revision=update.revision, text=text, user=principal.user)
         audit.record_event(session, "save_draft", user=principal.user, study_id=study_id, report_id=report_id)
-    return report_of(room, principal, study_id)
+        public = _report_public(session, saved)
+    return _with_discordances(public, shown)
 
 
 def sign(room: ReadingRoom, principal: Principal, study_id: int, update: ReportUpdate) -> ReportPublic:
     text = reports.ReportText(update.findings, update.impression)
-    report_id = _report_id(room, principal, study_id)
+    report_id, shown = _report_target(room, principal, study_id)
     with _keeping_conflicts(room, principal, study_id, text), room.db.write() as session:
         signed = reports.sign_report(session, report_id, revision=update.revision, text=text, user=principal.user)
         reading.close_reading(session, study_id, principal.user, study_mode=room.settings.study_mode)
         detail = {"status": signed.status, "revision": signed.revision}
         audit.record_event(session, "sign", user=principal.user, study_id=study_id, report_id=report_id, detail=detail)
-    return report_of(room, principal, study_id)
+        public = _report_public(session, signed)
+    return _with_discordances(public, shown)
 
 
 def add_addendum(room: ReadingRoom, principal: Principal, study_id: int, text: str) -> ReportPublic:
-    report_id = _report_id(room, principal, study_id)
+    report_id, shown = _report_target(room, principal, study_id)
     with room.db.write() as session:
         addendum = reports.add_addendum(session, report_id, text=text, user=principal.user)
         detail = {"addendum_id": addendum.id}
         audit.record_event(
             session, "addendum", user=principal.user, study_id=study_id, report_id=report_id, detail=detail
         )
-    return report_of(room, principal, study_id)
+        # The addendum's UPDATE bypassed the session: refresh the report's row within this transaction.
+        public = _report_public(session, reports.get_report_by_id(session, report_id))
+    return _with_discordances(public, shown)
 
 
-def _report_id(room: ReadingRoom, principal: Principal, study_id: int) -> int:
+def _report_target(room: ReadingRoom, principal: Principal, study_id: int) -> tuple[int, AiResult | None]:
+    """The reader's report id and the AI result its discordances are against, read before a write to it."""
     with room.db.read() as session:
-        return reports.report_id_of(session, study_id, reader_key=reader_key(room, principal))
+        report_id = reports.report_id_of(session, study_id, reader_key=reader_key(room, principal))
+        return report_id, _shown_ai_result(room, principal, session, study_id)
 
 
 def record_activity(room: ReadingRoom, principal: Principal, study_id: int, active_ms: int) -> None:
