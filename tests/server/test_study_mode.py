@@ -18,7 +18,15 @@ from januscxr.server import create_app
 from januscxr.server.deps import Principal
 from januscxr.server.reading import arm_of
 from januscxr.storage.tables import ReadingSession, Study, User
-from tests.server.conftest import PASSWORD, Reader, add_users, make_settings, png_bytes, upload_and_read
+from tests.server.conftest import (
+    PASSWORD,
+    Reader,
+    add_users,
+    dicom_bytes,
+    make_settings,
+    png_bytes,
+    upload_and_read,
+)
 from tests.server.seeding import seed_studies
 
 
@@ -47,7 +55,11 @@ def _principal(reader) -> Principal:  # type: ignore[no-untyped-def]
 
 def test_standard_arm_sees_no_ai_output(login, room) -> None:
     rad = login("rad")
-    outcomes = upload_and_read(rad, room, *[(f"{i}.png", png_bytes(i)) for i in range(8)])
+    # Fixed Study Instance UIDs, chosen so that both arms occur: random ones put all 8 in one arm 1 time in 128.
+    uids = [f"1.2.826.0.1.3680043.10.543.{i}" for i in range(8)]
+    assert {arm_of(room, _principal(rad), uid) for uid in uids} == {"ai_assisted", "standard"}
+    files = [(f"{i}.dcm", dicom_bytes(StudyInstanceUID=uid)) for i, uid in enumerate(uids)]
+    outcomes = upload_and_read(rad, room, *files)
     studies = {o["study_id"]: rad.client.get(f"/api/studies/{o['study_id']}").json() for o in outcomes}
     assert {s["arm"] for s in studies.values()} == {"ai_assisted", "standard"}
     worklist = {i["study_id"]: i for i in rad.client.get("/api/worklist").json()}
