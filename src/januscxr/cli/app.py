@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from januscxr.cli import evaluate, label, models, read, serve, train, users
+from januscxr.cli import dicom, evaluate, label, models, read, serve, train, users
 from januscxr.errors import JanusCxrError, exit_code_for
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("serve")(serve.serve_command)
 app.add_typer(users.app, name="users")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
+app.add_typer(dicom.app, name="dicom")
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:

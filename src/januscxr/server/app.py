@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -21,15 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import januscxr
 from januscxr.errors import AuthenticationError, JanusCxrError, LoginRateLimitedError, http_status_for
 from januscxr.models.base import Classifier, Reporter
+from januscxr.pacs import DicomListener, Disposition, ListenerConfig, StoreResult
 from januscxr.server import api, pages
-from januscxr.server.datafolder import prepare_data_dir, reconcile_data_dir
+from januscxr.server.datafolder import SPOOL, prepare_data_dir, reconcile_data_dir
 from januscxr.server.deps import ReadingRoom, authenticated
 from januscxr.server.inference import InferencePool
 from januscxr.server.ingest import FolderWatcher, ingest_file
 from januscxr.server.sessions import record_refusal
 from januscxr.server.settings import Settings
 from januscxr.server.uploads import UploadSizeLimit
-from januscxr.storage.database import open_database
+from januscxr.storage import audit
+from januscxr.storage.database import Database, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +106,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if room.settings.watch_dir is not None:
         room.watcher = FolderWatcher(room.settings.watch_dir, room.settings.watch_interval_s, _watch_ingest(room))
         room.watcher.start()
+    listener = None
+    if room.settings.dicom_port is not None:
+        listener = dicom_listener(room.settings, DicomIngest(room.db, room.data_dir, submit=room.pool.submit))
+        listener.start()
     try:
         yield
     finally:
+        if listener is not None:
+            listener.stop()
         if room.watcher is not None:
             room.watcher.stop()
         room.pool.shutdown()
@@ -121,6 +129,40 @@ def _watch_ingest(room: ReadingRoom) -> Any:
         return outcome
 
     return ingest
+
+
+class DicomIngest:
+    """The DICOM listener's receiver: the ingest of uploads and the watched folder, then the model queue."""
+
+    def __init__(self, db: Database, data_dir: Path, *, submit: Callable[[int], object] | None = None) -> None:
+        self.db, self.data_dir, self._submit = db, data_dir, submit
+
+    def store(self, path: Path, *, name: str, calling_ae_title: str) -> StoreResult:
+        outcome = ingest_file(self.db, self.data_dir, path, name=name, origin="dicom")
+        if outcome.error and not outcome.duplicate:
+            return StoreResult(Disposition.REFUSED, outcome.error)
+        if outcome.duplicate:
+            return StoreResult(Disposition.DUPLICATE, outcome.error)
+        if outcome.image_id is not None and self._submit is not None:
+            self._submit(outcome.image_id)
+        return StoreResult(Disposition.STORED)
+
+    def skip(self, *, calling_ae_title: str, reason: str) -> None:
+        with self.db.write() as session:
+            detail = {"calling_ae_title": calling_ae_title, "reason": reason}
+            audit.record_event(session, "dicom_skipped", detail=detail)
+
+
+def dicom_listener(settings: Settings, receiver: DicomIngest) -> DicomListener:
+    """The DIMSE listener of ``settings`` (``dicom_*``), staging under ``<data_dir>/spool/dicom``."""
+    config = ListenerConfig(
+        ae_title=settings.dicom_ae_title,
+        port=settings.dicom_port or 0,
+        bind_address=settings.dicom_bind_address,
+        allowed_callers=tuple(settings.dicom_allowed_callers),
+        accept_secondary_capture=settings.dicom_accept_secondary_capture,
+    )
+    return DicomListener(config, receiver, staging_dir=settings.data_dir / SPOOL / "dicom")
 
 
 def _openapi(request: Request) -> JSONResponse:

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS, ge=1, description="Images with more pixels (rows x columns) are refused undecoded."
     )
+    dicom_port: int | None = Field(
+        default=None, ge=0, le=65535, description="DICOM listener (C-ECHO, C-STORE SCP) port; None: no listener."
+    )
+    dicom_ae_title: str = Field(default="JANUSCXR", description="The listener's own (called) AE title.")
+    dicom_bind_address: str = Field(default="127.0.0.1", description="Address the DICOM listener binds to.")
+    dicom_allowed_callers: list[str] = Field(
+        default_factory=list, description='Calling AE titles allowed, "AE" or "AE@host"; empty: any.'
+    )
+    dicom_accept_secondary_capture: bool = Field(
+        default=False, description="Store Secondary Capture chest images too (skipped otherwise)."
+    )
 
     def reporter_options(self) -> dict[str, Any]:
         """What :func:`januscxr.pipeline.load_reporter` takes besides the name."""

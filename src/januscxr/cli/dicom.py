@@ -1,0 +1,76 @@
+"""``januscxr dicom listen``: the DICOM listener (C-ECHO, C-STORE SCP) on its own, without the web server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="DICOM networking: receive chest radiographs from a modality or PACS.", no_args_is_help=True)
+
+
+@app.command("listen")
+def listen_command(
+    port: Annotated[int | None, typer.Option(help="Port to listen on (setting dicom_port).")] = None,
+    ae_title: Annotated[str | None, typer.Option(help="The listener's AE title (default JANUSCXR).")] = None,
+    bind_address: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option(help='Allowed calling AE title, "AE" or "AE@host"; repeat for more.')
+    ] = None,
+    accept_secondary_capture: Annotated[
+        bool | None,
+        typer.Option("--accept-secondary-capture/--skip-secondary-capture", help="Store Secondary Capture images."),
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="The reading room's data folder (as given to `serve`).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL, when not the data folder's SQLite file.")
+    ] = None,
+) -> None:
+    """Receive instances into the reading room's data folder until interrupted (settings: JANUSCXR_DICOM_*).
+
+    Received images wait on the worklist as pending; the reading room reads them when it starts.
+    To receive and read in one process, set dicom_port for `januscxr serve` instead.
+    """
+    from januscxr.server import load_settings
+    from januscxr.server.app import DicomIngest, dicom_listener
+    from januscxr.server.datafolder import prepare_data_dir
+    from januscxr.storage.database import open_database
+
+    settings = load_settings(
+        dicom_port=port,
+        dicom_ae_title=ae_title,
+        dicom_bind_address=bind_address,
+        dicom_allowed_callers=allow or None,
+        dicom_accept_secondary_capture=accept_secondary_capture,
+        data_dir=data_dir,
+        database_url=database_url,
+    )
+    if settings.dicom_port is None:
+        raise typer.BadParameter("no port: expected --port or the setting dicom_port (JANUSCXR_DICOM_PORT)")
+    os.umask(0o077)  # received images hold patient data
+    prepare_data_dir(settings.data_dir)
+    db = open_database(settings.resolved_database_url)
+    listener = dicom_listener(settings, DicomIngest(db, settings.data_dir))
+    listener.start()
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    typer.echo(
+        f"DICOM listener {listener.ae_title} on {settings.dicom_bind_address}:{listener.port}  "
+        f"(data: {settings.data_dir})",
+        err=True,
+    )
+    try:
+        stopped.wait()
+    finally:
+        listener.stop()
+        db.dispose()
