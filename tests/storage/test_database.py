@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -11,6 +13,7 @@ from sqlalchemy import text
 
 from januscxr.storage.database import Database, migration_config, open_database
 from januscxr.storage.tables import Base
+from tests.storage.conftest import fresh_postgres, postgres_url
 
 
 def test_migrations_match_the_tables(db: Database) -> None:
@@ -40,3 +43,27 @@ def test_migrations_ship_inside_the_package() -> None:
 
     versions = files("januscxr.storage") / "migrations" / "versions"
     assert any(p.name.startswith("0001") for p in versions.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_processes_starting_together_migrate_one_after_the_other(backend: str, tmp_path: Path) -> None:
+    # `serve` and several `januscxr worker` processes each open (and migrate) the same new database.
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        url = postgres_url()
+        fresh_postgres(url)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        results = pool.map(_open_and_close, [url] * 4)
+    assert results == ["ok"] * 4
+    db = open_database(url)
+    with db.read() as session:
+        head = ScriptDirectory.from_config(migration_config()).get_current_head()
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+    db.dispose()
+
+
+def _open_and_close(url: str) -> str:
+    open_database(url).dispose()
+    return "ok"

@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,10 +108,20 @@ def migration_config() -> Config:
     return config
 
 
+# Any fixed number: PostgreSQL's advisory lock that serialises januscxr's migrations.
+_MIGRATION_LOCK = 7_411_203_118
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (all shipped migrations by default)."""
+    """Upgrade the schema to ``revision`` (all shipped migrations by default).
+
+    Processes that start together (``serve`` and several ``worker``) take turns: on PostgreSQL
+    under a transaction-scoped advisory lock, on SQLite under its write lock (BEGIN IMMEDIATE).
+    """
     config = migration_config()
-    with engine.begin() as connection:
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
