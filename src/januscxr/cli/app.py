@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from januscxr.cli import dicom, evaluate, label, models, read, serve, train, users
+from januscxr.cli import dicom, evaluate, label, models, read, serve, train, users, worker
 from januscxr.errors import JanusCxrError, exit_code_for
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("label")(label.label_command)
 evaluate.app.command("labeler")(label.validate_labeler_command)
 app.add_typer(evaluate.app, name="eval")
 app.command("serve")(serve.serve_command)
+app.command("worker")(worker.worker_command)
 app.add_typer(users.app, name="users")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")

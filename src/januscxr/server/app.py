@@ -54,17 +54,7 @@ def create_app(
     settings = settings or Settings()
     prepare_data_dir(settings.data_dir)  # 0700 folders, 0600 files: they hold patient images
     db = open_database(settings.resolved_database_url)
-    pool = InferencePool(
-        db,
-        settings.data_dir,
-        classifier=classifier or settings.classifier,
-        reporter=reporter or settings.reporter,
-        gate=settings.gate,
-        reporter_options=settings.reporter_options(),
-        workers=settings.inference_workers,
-        read_timeout_s=settings.read_timeout_s,
-        max_image_pixels=settings.max_image_pixels,
-    )
+    pool = InferencePool.from_settings(db, settings, classifier=classifier, reporter=reporter)
     room = ReadingRoom(
         settings=settings,
         db=db,
@@ -103,6 +93,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     queued = room.pool.requeue_pending()
     if queued:
         logger.info("queued %d images left unread by the last run", queued)
+    room.pool.start()  # also reads jobs queued by other processes, and those whose worker died
     if room.settings.watch_dir is not None:
         room.watcher = FolderWatcher(room.settings.watch_dir, room.settings.watch_interval_s, _watch_ingest(room))
         room.watcher.start()

@@ -1,7 +1,8 @@
 """The background worker pool: decode, classify and draft each new image, off the request path.
 
-Uploads and page loads only queue work here; a study shows on the worklist as pending until
-its result is stored. Decoding runs in a spawned child process (:class:`ImageDecoder`) with a
+Uploads and page loads only queue work here, as rows of the durable job queue
+(:mod:`januscxr.storage.jobs`) that workers in this process or in ``januscxr worker`` processes
+claim; a study shows on the worklist as pending until its result is stored. Decoding runs in a spawned child process (:class:`ImageDecoder`) with a
 time limit, so that one pathological file is abandoned instead of holding a worker; the model
 runs in worker threads (torch and NumPy release the GIL). PNGs and results are stored through
 ``storage``; no tensor leaves this module.
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
+import secrets
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError
 from januscxr.io import read_header, read_image
@@ -29,20 +33,33 @@ from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.failures import ReadTimeoutError, ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
 from januscxr.storage.database import Database
-from januscxr.storage.reports import ensure_report
-from januscxr.storage.studies import (
-    get_image,
-    pending_images,
-    record_ai_failure,
-    record_ai_result,
-    set_display,
+from januscxr.storage.jobs import (
+    DEFAULT_LEASE_S,
+    DEFAULT_MAX_ATTEMPTS,
+    ClaimedJob,
+    LeaseLostError,
+    claim_job,
+    count_active_jobs,
+    enqueue_job,
+    enqueue_pending,
+    fail_attempt,
+    finish_job,
+    has_claimable_job,
+    renew_lease,
 )
+from januscxr.storage.reports import ensure_report
+from januscxr.storage.studies import get_image, record_ai_failure, record_ai_result, set_display
 from januscxr.types import Image, ViewPosition
+
+if TYPE_CHECKING:
+    from januscxr.server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_READ_TIMEOUT_S = 60.0
 CHILD_START_TIMEOUT_S = 120.0
+DEFAULT_POLL_S = 1.0
+IDLE_CHECK_S = 0.05  # how often wait_idle looks at the queue
 
 
 class ImageDecoder:
@@ -102,7 +119,13 @@ class ImageDecoder:
 
 
 class InferencePool:
-    """Queue of image ids to read; ``submit`` returns at once."""
+    """Worker threads reading the images of the durable job queue (:mod:`januscxr.storage.jobs`).
+
+    ``submit`` queues a job row and wakes a worker at once; idle workers also look every
+    ``poll_s`` for jobs other processes queued. Each claimed job is held under a lease of
+    ``lease_s`` seconds, renewed while it is read, so that another worker (here or in a
+    ``januscxr worker`` process) takes it again only once this process has died.
+    """
 
     def __init__(
         self,
@@ -117,6 +140,9 @@ class InferencePool:
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
         decode: Callable[..., Image] = read_image,
+        lease_s: float = DEFAULT_LEASE_S,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        poll_s: float = DEFAULT_POLL_S,
     ) -> None:
         self.db = db
         self.data_dir = data_dir
@@ -124,8 +150,13 @@ class InferencePool:
         self._reporter = reporter
         self._gate = gate  # a registered name; None: the pipeline's default gate
         self._reporter_options = dict(reporter_options or {})  # models_dir, device, precision, max_new_tokens
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="januscxr-infer")
-        self._futures: set[Future[None]] = set()
+        self._workers, self._lease_s, self._max_attempts, self._poll_s = workers, lease_s, max_attempts, poll_s
+        self._name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # leased_by, per thread
+        self._threads: list[threading.Thread] = []
+        self._wake = threading.Condition()
+        self._nudges = 0  # submits not yet picked up
+        self._stopping = threading.Event()
+        self._held: dict[int, ClaimedJob] = {}  # jobs being read here, whose leases the keeper renews
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()  # loading a model can take minutes: never under self._lock
         self._decoders: queue.SimpleQueue[ImageDecoder] = queue.SimpleQueue()
@@ -135,56 +166,171 @@ class InferencePool:
         for decoder in self._all_decoders:
             self._decoders.put(decoder)
 
-    def submit(self, image_id: int) -> Future[None]:
-        future = self._executor.submit(self._read_safely, image_id)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-        return future
+    @classmethod
+    def from_settings(
+        cls,
+        db: Database,
+        settings: Settings,
+        *,
+        classifier: Classifier | str | None = None,
+        reporter: Reporter | str | None = None,
+        decode: Callable[..., Image] = read_image,
+    ) -> InferencePool:
+        """The pool ``settings`` describe (``classifier``/``reporter`` override the settings' names)."""
+        return cls(
+            db,
+            settings.data_dir,
+            classifier=classifier or settings.classifier,
+            reporter=reporter or settings.reporter,
+            gate=settings.gate,
+            reporter_options=settings.reporter_options(),
+            workers=settings.inference_workers,
+            read_timeout_s=settings.read_timeout_s,
+            max_image_pixels=settings.max_image_pixels,
+            decode=decode,
+            lease_s=settings.job_lease_s,
+            max_attempts=settings.job_max_attempts,
+            poll_s=settings.job_poll_s,
+        )
+
+    def submit(self, image_id: int) -> None:
+        """Queue a job to read ``image_id`` (durably: it survives a restart) and wake a worker."""
+        with self.db.write() as session:
+            enqueue_job(session, image_id, max_attempts=self._max_attempts)
+        self._nudge()
 
     def requeue_pending(self) -> int:
-        """Queue images left unread by a previous run; returns how many."""
-        with self.db.read() as session:
-            ids = [image.id for image in pending_images(session)]
-        for image_id in ids:
-            self.submit(image_id)
+        """Queue images left unread, without a queued or running job; returns how many."""
+        with self.db.write() as session:
+            ids = enqueue_pending(session, max_attempts=self._max_attempts)
+        self._nudge(len(ids))
         return len(ids)
 
-    def wait_idle(self, timeout_s: float = 60.0) -> None:
-        """Block until every queued image is done (tests and the CLI use this)."""
+    def start(self) -> None:
+        """Start the worker threads and the lease keeper (once; ``submit`` does it too)."""
         with self._lock:
-            futures = list(self._futures)
-        for future in futures:
-            future.result(timeout=timeout_s)
+            if self._threads or self._stopping.is_set():
+                return
+            for index in range(self._workers):
+                owner = f"{self._name}/{index}"
+                self._threads.append(threading.Thread(target=self._work, args=(owner,), name=f"januscxr-infer-{index}"))
+            self._threads.append(threading.Thread(target=self._keep_leases, name="januscxr-leases"))
+            for thread in self._threads:
+                thread.daemon = True
+                thread.start()
+
+    def wait_idle(self, timeout_s: float = 60.0) -> None:
+        """Block until no job is queued or running, in any process (tests and the CLI use this)."""
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.db.read() as session:
+                active = count_active_jobs(session)
+            if not active:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{active} job(s) still queued or running after {timeout_s:g} s")
+            time.sleep(IDLE_CHECK_S)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers after the jobs they are reading; queued jobs stay queued in the database."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join()
         for decoder in self._all_decoders:
             decoder.close()
 
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._futures.discard(future)
+    def _nudge(self, count: int = 1) -> None:
+        if not count:
+            return
+        self.start()
+        with self._wake:
+            self._nudges += count
+            self._wake.notify(count)
 
-    def _read_safely(self, image_id: int) -> None:
-        with self.db.read() as session:
-            path = self.data_dir / get_image(session, image_id).file_path
-        try:
-            self._read(image_id, path)
-        except JanusCxrError as error:
-            logger.warning("image %d not read: %s", image_id, type(error).__name__)
-            self._fail(image_id, error)
-        except Exception as error:
-            logger.exception("image %d: unexpected failure in the worker", image_id)
-            self._fail(image_id, error)
+    def _work(self, owner: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._claim(owner)
+            except Exception:  # the database is away: try again after a pause
+                logger.exception("could not claim a job")
+                job = None
+            if job is None:
+                self._idle()
+            else:
+                self._read_safely(job)
 
-    def _fail(self, image_id: int, error: Exception) -> None:
-        """Record why, in the reader's words (:func:`describe_failure`), and whether refused or failed."""
+    def _idle(self) -> None:
+        with self._wake:
+            if not self._nudges and not self._stopping.is_set():
+                self._wake.wait(self._poll_s)
+            self._nudges = max(0, self._nudges - 1)
+
+    def _claim(self, owner: str) -> ClaimedJob | None:
+        with self.db.read() as session:  # a read first: idle workers never queue on the write lock
+            if not has_claimable_job(session):
+                return None
         with self.db.write() as session:
-            image = get_image(session, image_id)
-            record_ai_failure(session, image, describe_failure(error), status=ai_status_for(error))
+            job = claim_job(session, owner, lease_s=self._lease_s)
+        if job is not None:
+            with self._lock:
+                self._held[job.id] = job
+        return job
 
-    def _read(self, image_id: int, path: Path) -> None:
+    def _keep_leases(self) -> None:
+        while not self._stopping.wait(self._lease_s / 3):
+            with self._lock:
+                held = list(self._held.values())
+            for job in held:
+                try:
+                    with self.db.write() as session:
+                        renew_lease(session, job, lease_s=self._lease_s)
+                except Exception:
+                    logger.exception("could not renew the lease of job %d", job.id)
+
+    def _read_safely(self, job: ClaimedJob) -> None:
+        try:
+            with self.db.read() as session:
+                path = self.data_dir / get_image(session, job.image_id).file_path
+            self._read(job, path)
+        except LeaseLostError:
+            logger.warning("job %d: lease lost; the result is discarded (another worker reads it)", job.id)
+        except JanusCxrError as error:
+            logger.warning("image %d not read: %s", job.image_id, type(error).__name__)
+            self._settle(job, error)
+        except Exception as error:
+            logger.exception("image %d: unexpected failure in the worker (attempt %d)", job.image_id, job.attempt)
+            self._retry(job, error)
+        finally:
+            with self._lock:
+                self._held.pop(job.id, None)
+
+    def _settle(self, job: ClaimedJob, error: JanusCxrError) -> None:
+        """The image cannot be read (or is not what the AI reads): record why, in the reader's
+        words (:func:`describe_failure`), and finish the job; trying again would fail the same way."""
+        try:
+            with self.db.write() as session:
+                finish_job(session, job)
+                image = get_image(session, job.image_id)
+                record_ai_failure(session, image, describe_failure(error), status=ai_status_for(error))
+        except LeaseLostError:
+            logger.warning("job %d: lease lost before its failure was stored", job.id)
+
+    def _retry(self, job: ClaimedJob, error: Exception) -> None:
+        """Queue the job again, or after its last attempt set it aside with the image marked failed."""
+        try:
+            with self.db.write() as session:
+                if fail_attempt(session, job, describe_failure(error)):
+                    logger.warning("job %d set aside after %d attempts", job.id, job.attempt)
+        except LeaseLostError:
+            logger.warning("job %d: lease lost before its failure was stored", job.id)
+        except Exception:
+            logger.exception("job %d: its failure could not be stored; it is taken again when its lease ends", job.id)
+
+    def _read(self, job: ClaimedJob, path: Path) -> None:
+        image_id = job.image_id
         decoder = self._decoders.get()
         try:
             image = decoder.read(path)
@@ -198,6 +344,7 @@ class InferencePool:
         result = read_image_value(image, classifier=self._model(), reporter=self._reporter_backend(), gate=self._gate)
         overlays = {r.finding: heatmap_png(r.heatmap, size) for r in result.flagged if r.heatmap is not None}
         with self.db.write() as session:
+            finish_job(session, job)  # first: a worker that lost its lease stores nothing
             stored = get_image(session, image_id)
             ai_result = record_ai_result(
                 session, stored, result.prediction, result.report, overlays, discordances=result.discordances

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="Janus reporter: studies drafted together (faster on a GPU)."
     )
     inference_workers: int = Field(default=1, ge=1, le=16)
+    job_lease_s: float = Field(default=300.0, gt=0, description="A job unrenewed this long is taken by another worker.")
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts at one image (worker died, unexpected error) before it is set aside."
+    )
+    job_poll_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for queued jobs.")
     watch_dir: Path | None = Field(default=None, description="Folder polled for new DICOM/PNG/JPEG files.")
     watch_interval_s: float = 5.0
     study_mode: bool = Field(default=False, description="Randomise cases to AI-assisted vs standard reading.")

@@ -46,6 +46,15 @@ class AiStatus(StrEnum):
     REFUSED = "refused"  # read, but not what the AI reads (not a chest radiograph, a lateral, too small)
 
 
+class JobState(StrEnum):
+    """Where a job of the work queue stands: queued -> running (leased) -> done, or failed after its attempts."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class ReportStatus(StrEnum):
     """draft -> (preliminary, a resident's signature) -> signed -> amended (addenda)."""
 
@@ -143,6 +152,25 @@ class Image(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="images")
+
+
+class Job(Base):
+    """One image to read, in the durable work queue (storage.jobs): claimed with a lease, so that
+    a job whose worker died is taken again once ``lease_expires_at`` has passed."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "state", "lease_expires_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_expires_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AiResult(Base):
