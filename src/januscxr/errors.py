@@ -19,6 +19,14 @@ class ImageTooLargeError(ImageReadError):
     """An image whose declared size is over the pixel limit; refused before its pixels are decoded."""
 
 
+class ReadTimeoutError(ImageReadError):
+    """Decoding one image took longer than the read time limit; it was abandoned."""
+
+    def __init__(self, message: str, *, timeout_s: float) -> None:
+        super().__init__(message)
+        self.timeout_s = timeout_s
+
+
 class UnsupportedImageError(JanusCxrError):
     """The file is an image but not a chest radiograph januscxr accepts."""
 
@@ -95,6 +103,14 @@ class ReportStateError(StorageError):
     """The report's status does not allow the action: editing a signed report, signing twice."""
 
 
+class ConfigurationError(JanusCxrError):
+    """A setting is malformed or cannot be honoured (an AE title, a port that cannot be bound)."""
+
+
+class DicomListenerError(ConfigurationError):
+    """A DICOM listener setting is malformed (an AE title, an allowed caller) or its port cannot be bound."""
+
+
 class AuthenticationError(JanusCxrError):
     """Not logged in, a wrong password, or an expired session."""
 
@@ -115,6 +131,7 @@ EXIT_CODES: dict[type[JanusCxrError], int] = {
     ReportInputError: 6,
     EvaluationInputError: 6,
     StorageError: 7,
+    ConfigurationError: 9,
     AuthenticationError: 8,
     AccessDeniedError: 8,
 }

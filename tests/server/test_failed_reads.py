@@ -10,9 +10,10 @@ import pytest
 from PIL import Image as PILImage
 
 from januscxr import errors
+from januscxr.errors import ReadTimeoutError
 from januscxr.labels import Finding
 from januscxr.server.deps import ReadingRoom
-from januscxr.server.failures import INTERNAL, ReadTimeoutError, ai_status_for, describe_failure, describe_stored
+from januscxr.server.failures import INTERNAL, ai_status_for, describe_failure, describe_stored
 from januscxr.storage import studies
 from januscxr.storage.tables import AiStatus
 from tests.server.conftest import dicom_bytes, png_bytes, upload_and_read

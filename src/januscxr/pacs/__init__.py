@@ -1,6 +1,7 @@
 """The DICOM edge: the DIMSE listener (C-ECHO, C-STORE SCP) that hands received radiographs to ingest."""
 
-from januscxr.pacs.callers import CallerRule, DicomListenerError, parse_callers
+from januscxr.errors import DicomListenerError
+from januscxr.pacs.callers import CallerRule, parse_callers
 from januscxr.pacs.conformance import RADIOGRAPH_SOP_CLASSES, decodable_transfer_syntaxes
 from januscxr.pacs.listener import DicomListener, Disposition, ListenerConfig, Receiver, StoreResult
 

@@ -6,13 +6,9 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from januscxr.errors import JanusCxrError
+from januscxr.errors import DicomListenerError
 
 AE_TITLE_MAX_CHARS = 16
-
-
-class DicomListenerError(JanusCxrError):
-    """A DICOM listener setting is malformed (an AE title, an allowed caller) or its port cannot be bound."""
 
 
 @dataclass(frozen=True)

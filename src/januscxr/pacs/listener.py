@@ -25,11 +25,11 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from januscxr.errors import JanusCxrError
+from januscxr.errors import DicomListenerError, JanusCxrError
 from januscxr.io import read_header
 from januscxr.io.dicom import CHEST_BODY_PART_WORDS, RADIOGRAPHY_MODALITIES, read_dataset
 from januscxr.io.pixeldata import check_pixel_data, read_layout
-from januscxr.pacs.callers import CallerRule, DicomListenerError, check_ae_title, parse_callers
+from januscxr.pacs.callers import CallerRule, check_ae_title, parse_callers
 from januscxr.pacs.conformance import VERIFICATION_SOP_CLASS, decodable_transfer_syntaxes, stored_sop_classes
 
 logger = logging.getLogger(__name__)

@@ -22,14 +22,6 @@ _NUMBERS = re.compile(r"\s*\([^()]*\d[^()]*\)")  # "(chest probability 0.03 < 0.
 _STORED = re.compile(r"^(?P<name>[A-Z]\w*Error): (?P<message>.*)$", re.DOTALL)
 
 
-class ReadTimeoutError(errors.ImageReadError):
-    """Decoding one image took longer than the read time limit; it was abandoned."""
-
-    def __init__(self, message: str, *, timeout_s: float) -> None:
-        super().__init__(message)
-        self.timeout_s = timeout_s
-
-
 def ai_status_for(error: BaseException) -> AiStatus:
     """REFUSED for an image the AI does not read (it is not a frontal chest radiograph), else FAILED."""
     return AiStatus.REFUSED if isinstance(error, errors.UnsupportedImageError) else AiStatus.FAILED
@@ -38,7 +30,7 @@ def ai_status_for(error: BaseException) -> AiStatus:
 def describe_failure(error: BaseException) -> str:
     """One sentence for the reader: what happened to the image, chosen by the error's class."""
     message = str(error)
-    if isinstance(error, ReadTimeoutError):
+    if isinstance(error, errors.ReadTimeoutError):
         return f"Reading the image took longer than {error.timeout_s:g} s."
     if isinstance(error, errors.ImageTooLargeError):
         return "The image is too large to read: it has more pixels than this server accepts."

@@ -23,14 +23,14 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError
+from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError, ReadTimeoutError
 from januscxr.io import read_header, read_image
 from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
 from januscxr.models.registry import DEFAULT_CLASSIFIER
 from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter, read_image_value
 from januscxr.server.datafolder import DISPLAY, write_private
-from januscxr.server.failures import ReadTimeoutError, ai_status_for, describe_failure
+from januscxr.server.failures import ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
 from januscxr.storage.database import Database
 from januscxr.storage.jobs import (
