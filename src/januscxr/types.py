@@ -104,6 +104,7 @@ class ImageHeader:
     patient_sex: PatientSex = PatientSex.UNKNOWN
     patient_age_years: float | None = None
     study_date: str | None = None
+    study_time: str | None = None  # DICOM TM, HHMMSS.FFFFFF
     study_description: str | None = None
     modality: str | None = None
     body_part_examined: str | None = None

@@ -129,7 +129,8 @@ class DicomIngest:
         self.db, self.data_dir, self._submit = db, data_dir, submit
 
     def store(self, path: Path, *, name: str, calling_ae_title: str) -> StoreResult:
-        outcome = ingest_file(self.db, self.data_dir, path, name=name, origin="dicom")
+        source = f"dicom:{calling_ae_title.strip()}"
+        outcome = ingest_file(self.db, self.data_dir, path, name=name, origin="dicom", study_source=source)
         if outcome.error and not outcome.duplicate:
             return StoreResult(Disposition.REFUSED, outcome.error)
         if outcome.duplicate:

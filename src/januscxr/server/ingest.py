@@ -13,7 +13,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydicom.uid import generate_uid
@@ -61,9 +61,13 @@ def ingest_file(
     *,
     name: str,
     origin: str = "upload",
+    study_source: str | None = None,
     user: User | None = None,
 ) -> IngestOutcome:
     """Copy ``source`` into the data folder and record it with an ``ingest`` audit event.
+
+    ``origin`` is "upload", "watch" or "dicom"; a study created by this file records
+    ``study_source`` as where it came from ("dicom:<calling AE title>"), else ``origin``.
 
     A bad file gives an outcome with an error (naming the file by ``name``, never by a server
     path); only failures of the server itself (disk, database) raise.
@@ -71,6 +75,7 @@ def ingest_file(
     name = safe_file_name(name, fallback="unnamed file")
     try:
         incoming = _describe(read_header(source), name)
+        incoming = replace(incoming, attributes=replace(incoming.attributes, source=_clean(study_source or origin, 80)))
     except JanusCxrError as error:  # the reader sees what was wrong, by file name: no class name, no path
         return IngestOutcome(name=name, error=str(error).replace(str(source), name))
     partial = partial_path(data_dir / IMAGES, incoming.suffix)
@@ -142,6 +147,7 @@ def _describe(header: ImageHeader, name: str) -> _Incoming:
         patient_sex=header.patient_sex.value or None,
         patient_age_years=header.patient_age_years,
         study_date=_clean(header.study_date, 8),
+        study_time=_clean(header.study_time, 16),
         study_description=_clean(header.study_description, 64),
     )
     view = None if header.view_position is ViewPosition.UNKNOWN else header.view_position.value

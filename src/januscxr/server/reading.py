@@ -30,6 +30,7 @@ from januscxr.server.schemas import (
     AiReadStatusPublic,
     AiResultPublic,
     DiscordancePublic,
+    EarlierStudyPublic,
     FindingPublic,
     ImagePublic,
     ReportPublic,
@@ -120,10 +121,13 @@ def _worklist_item(row: studies.WorklistRow, now: datetime, *, hide_ai: bool) ->
         "patient_sex": row.patient_sex,
         "patient_age_years": row.patient_age_years,
         "study_date": study_date(row.study_date),
+        "study_time": study_time(row.study_time),
+        "source": row.source,
         "accession_number": row.accession_number,
         "study_description": row.study_description,
         "received_at": row.received_at,
         "waiting_min": round((now - row.received_at).total_seconds() / 60.0, 1),
+        "ready_s": None if hide_ai or row.ai_ready_at is None else _seconds(row.received_at, row.ai_ready_at),
         "ai_status": "hidden" if hide_ai else row.ai_status,
         "priority": "hidden" if hide_ai else _priority_name(row),
         "ai_error": None if hide_ai else describe_stored(row.ai_error),
@@ -132,6 +136,21 @@ def _worklist_item(row: studies.WorklistRow, now: datetime, *, hide_ai: bool) ->
         "report_status": row.report_status,
         "n_images": row.n_images,
     }
+
+
+def study_time(value: str | None) -> str | None:
+    """A DICOM TM (``140512.123``) as ``14:05:12``; ``1405`` as ``14:05``; anything else as it came."""
+    digits = (value or "").partition(".")[0]
+    if digits.isdigit() and len(digits) in (2, 4, 6):
+        return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2)) if len(digits) > 2 else f"{digits}:00"
+    return value or None
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    """Seconds from ``start`` to ``end`` (never negative), comparing naive with naive and aware with aware."""
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        start, end = as_utc(start), as_utc(end)
+    return round(max((end - start).total_seconds(), 0.0), 1)
 
 
 def _priority_name(row: studies.WorklistRow) -> str:
@@ -171,6 +190,7 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
         heatmaps = studies.heatmap_findings(session, [r.id for r in results])
         report = reports.find_report(session, study_id, reader_key=key)
         reading_row = reading.get_reading(session, study_id, principal.user, study_mode=mode) if readable else None
+        earlier = [_earlier_public(e) for e in studies.earlier_studies(session, study)]
     stale = report is None or bool(results and reports.is_untouched_and_empty(report))
     with room.db.write() as session:
         if report is None or stale:
@@ -193,6 +213,20 @@ def open_study(room: ReadingRoom, principal: Principal, study_id: int) -> StudyP
         ai_results=[_ai_public(r, report_public, heatmaps, shown_first=i == 0) for i, r in enumerate(results)],
         report=report_public,
         active_s=round(reading_row.active_ms / 1000.0, 1) if reading_row else 0.0,
+        earlier_studies=earlier,
+    )
+
+
+def _earlier_public(earlier: studies.EarlierStudy) -> EarlierStudyPublic:
+    # Signed reports are not AI output: shown in both arms of study mode.
+    return EarlierStudyPublic(
+        study_id=earlier.study_id,
+        label=earlier.accession_number or f"…{earlier.study_instance_uid[-12:]}",
+        study_date=study_date(earlier.study_date),
+        study_description=earlier.study_description,
+        received_at=as_utc(earlier.received_at),
+        report_status=earlier.report_status,
+        impression=earlier.impression,
     )
 
 

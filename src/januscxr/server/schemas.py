@@ -41,6 +41,12 @@ class WorklistItemPublic(StudyHeaderPublic):
     label: str
     received_at: datetime
     waiting_min: float
+    study_time: str | None = Field(default=None, description="HH:MM:SS, from DICOM Study Time.")
+    source: str | None = Field(default=None, description='"upload", "watch", or "dicom:<calling AE title>".')
+    ready_s: float | None = Field(
+        default=None,
+        description="Seconds from receipt to the AI outcome (draft, failure or refusal); None while pending or hidden.",
+    )
     ai_status: str = Field(description="pending, done, failed (the image could not be read), refused, or hidden")
     priority: Literal["critical", "failed", "refused", "flagged", "routine", "pending", "hidden"]
     ai_error: str | None = Field(description="Why the AI has no read of a failed or refused study, in words.")
@@ -154,6 +160,20 @@ class ReportPublic(BaseModel):
     )
 
 
+class EarlierStudyPublic(BaseModel):
+    """A study of the same patient received before the one open, for comparison."""
+
+    study_id: int
+    label: str
+    study_date: str | None = Field(description="YYYY-MM-DD")
+    study_description: str | None
+    received_at: datetime
+    report_status: str
+    impression: str | None = Field(
+        description="The signed (or amended) clinical report's impression; None if not final."
+    )
+
+
 class StudyPublic(BaseModel):
     id: int
     label: str
@@ -168,6 +188,7 @@ class StudyPublic(BaseModel):
     ai_results: list[AiResultPublic]
     report: ReportPublic
     active_s: float
+    earlier_studies: list[EarlierStudyPublic] = []
 
 
 class ReportUpdate(BaseModel):

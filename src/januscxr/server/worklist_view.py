@@ -24,7 +24,9 @@ COLUMNS: list[tuple[str, WorklistSort | None]] = [
     ("Study date", WorklistSort.STUDY_DATE),
     ("Accession", WorklistSort.ACCESSION),
     ("Description", WorklistSort.DESCRIPTION),
+    ("Source", None),
     ("AI", None),
+    ("Ready in", None),
     ("Waiting", WorklistSort.RECEIVED),
     ("Images", None),
     ("Report", WorklistSort.REPORT),
@@ -57,12 +59,33 @@ def worklist_row(item: dict[str, Any]) -> str:
         f'<td class="patient"><a href="/studies/{study_id}"{unnamed}>{escape(name)}</a></td>',
         *(f"<td>{escape(item[k] or '')}</td>" for k in ("patient_id", "patient_sex")),
         f"<td>{'' if age is None else f'{age:.0f} y'}</td>",
-        *(f"<td>{escape(item[k] or '')}</td>" for k in ("study_date", "accession_number", "study_description")),
+        f"<td>{escape(' '.join(filter(None, (item['study_date'], item['study_time']))))}</td>",
+        *(f"<td>{escape(item[k] or '')}</td>" for k in ("accession_number", "study_description")),
+        f'<td class="source">{escape(source_label(item["source"]))}</td>',
         f'<td class="ai">{_ai_cell(item)}</td>',
+        f'<td class="ready">{ready_label(item["ready_s"])}</td>',
         f"<td>{item['waiting_min']:.0f} min</td><td>{int(item['n_images'])}</td>",
         f"<td>{escape(item['report_status'])}</td>",
     ]
     return f'<tr class="p-{priority}" data-study-id="{study_id}">{"".join(cells)}</tr>'
+
+
+def source_label(source: str | None) -> str:
+    """Where a study came from, for reading: "DICOM from PACS1" for ``dicom:PACS1``."""
+    kind, _, where = (source or "").partition(":")
+    names = {"upload": "Upload", "watch": "Watched folder", "dicom": "DICOM", "dicomweb": "DICOMweb"}
+    if kind not in names:
+        return source or "—"
+    return f"{names[kind]} from {where}" if where else names[kind]
+
+
+def ready_label(seconds: float | None) -> str:
+    """Receipt to AI draft: "42 s", "3.5 min", "2.0 h"; "—" while pending (or hidden)."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def _ai_cell(item: dict[str, Any]) -> str:

@@ -14,12 +14,24 @@ from sqlalchemy.orm import Session, selectinload
 from januscxr.errors import NotFoundError
 from januscxr.labels import Finding, sort_by_urgency
 from januscxr.records import discordance_record, finding_record
-from januscxr.storage.tables import AiResult, AiStatus, Heatmap, Image, Priority, ReadingSession, ReportStatus, Study
+from januscxr.storage.tables import (
+    AiResult,
+    AiStatus,
+    Heatmap,
+    Image,
+    Priority,
+    ReadingSession,
+    Report,
+    ReportStatus,
+    Study,
+    utcnow,
+)
 from januscxr.types import Discordance, DraftReport, Prediction
 
 MAX_SEARCH_TERMS = 5
 SEARCH_MAX_CHARS = 64
 UNREAD_BY_AI = (AiStatus.FAILED.value, AiStatus.REFUSED.value)
+CLINICAL = 0  # reader_key of a study's clinical report (reports.CLINICAL; reports imports this module)
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,9 @@ class StudyAttributes:
     patient_sex: str | None = None
     patient_age_years: float | None = None
     study_date: str | None = None
+    study_time: str | None = None
     study_description: str | None = None
+    source: str | None = None  # upload, watch, dicom:<calling AE title>
 
 
 class WorklistSort(StrEnum):
@@ -88,6 +102,9 @@ class WorklistRow(NamedTuple):
     study_date: str | None
     study_description: str | None
     ai_error: str | None  # why an image has no AI read, for studies the AI failed or refused
+    study_time: str | None
+    source: str | None
+    ai_ready_at: datetime | None
 
 
 def add_study(session: Session, attributes: StudyAttributes) -> tuple[Study, bool]:
@@ -208,6 +225,12 @@ def record_ai_result(
     return result
 
 
+def _mark_ai_ready(study: Study) -> None:
+    """The first time the study has an AI outcome (a result, a failure or a refusal): when the draft was ready."""
+    if study.ai_ready_at is None:
+        study.ai_ready_at = utcnow()
+
+
 def record_ai_failure(session: Session, image: Image, message: str, *, status: AiStatus = AiStatus.FAILED) -> None:
     """The image could not be read (FAILED) or is not what the AI reads (REFUSED). The study takes
     that status unless another of its images was read (a PA read stands beside a refused lateral)."""
@@ -217,6 +240,7 @@ def record_ai_failure(session: Session, image: Image, message: str, *, status: A
         study.priority = Priority.ROUTINE.value
     if session.scalar(select(AiResult.id).where(AiResult.study_id == study.id).limit(1)) is None:
         study.ai_status = status.value
+    _mark_ai_ready(study)
 
 
 def _rank_study(session: Session, study_id: int, prediction: Prediction) -> None:
@@ -241,6 +265,7 @@ def _rank_study(session: Session, study_id: int, prediction: Prediction) -> None
         study.top_finding = ordered[0].value if ordered else None
         study.priority = (Priority.FLAGGED if ordered else Priority.ROUTINE).value
     study.ai_status = AiStatus.DONE.value
+    _mark_ai_ready(study)
 
 
 def latest_ai_results(session: Session, study_id: int) -> list[AiResult]:
@@ -299,6 +324,9 @@ def worklist(session: Session, query: WorklistQuery) -> list[WorklistRow]:
         Study.study_date,
         Study.study_description,
         case((Study.ai_status.in_(UNREAD_BY_AI), first_error), else_=None),
+        Study.study_time,
+        Study.source,
+        Study.ai_ready_at,
     )
     stmt = select(*columns).where(Study.report_status.in_([s.value for s in statuses]))
     if query.search and (condition := _search(query.search)) is not None:
@@ -359,6 +387,50 @@ def _search(text: str) -> ColumnElement[bool] | None:
 
 def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class EarlierStudy(NamedTuple):
+    """A study of the same patient received before another one, with its final clinical report's impression."""
+
+    study_id: int
+    accession_number: str | None
+    study_instance_uid: str
+    study_date: str | None
+    study_description: str | None
+    received_at: datetime
+    report_status: str
+    impression: str | None  # the signed (or amended) clinical report's impression; None while not final
+
+
+def earlier_studies(session: Session, study: Study, *, limit: int = 10) -> list[EarlierStudy]:
+    """The same patient's studies (same non-empty patient ID) received before ``study``, newest first."""
+    if not study.patient_id:
+        return []
+    final = [ReportStatus.SIGNED.value, ReportStatus.AMENDED.value]
+    clinical_final = and_(Report.study_id == Study.id, Report.reader_key == CLINICAL, Report.status.in_(final))
+    stmt = (
+        select(
+            Study.id,
+            Study.accession_number,
+            Study.study_instance_uid,
+            Study.study_date,
+            Study.study_description,
+            Study.received_at,
+            Study.report_status,
+            Report.impression,
+        )
+        .outerjoin(Report, clinical_final)
+        .where(
+            Study.patient_id == study.patient_id,
+            Study.id != study.id,
+            or_(
+                Study.received_at < study.received_at, and_(Study.received_at == study.received_at, Study.id < study.id)
+            ),
+        )
+        .order_by(Study.received_at.desc(), Study.id.desc())
+        .limit(limit)
+    )
+    return [EarlierStudy._make(row) for row in session.execute(stmt)]
 
 
 def set_report_status(session: Session, study_id: int, status: ReportStatus) -> None:

@@ -120,8 +120,11 @@ class Study(Base):
     patient_sex: Mapped[str | None] = mapped_column(String(1))
     patient_age_years: Mapped[float | None] = mapped_column(Float)
     study_date: Mapped[str | None] = mapped_column(String(8))  # DICOM DA, YYYYMMDD
+    study_time: Mapped[str | None] = mapped_column(String(16))  # DICOM TM, HHMMSS.FFFFFF
     study_description: Mapped[str | None] = mapped_column(String(64))  # DICOM LO; an upload's file name
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    source: Mapped[str | None] = mapped_column(String(80))  # upload, watch, dicom:<calling AE>
+    ai_ready_at: Mapped[datetime | None]  # the first AI result stored, or the AI failed or refused
     ai_status: Mapped[str] = mapped_column(String(16), default=AiStatus.PENDING.value)
     priority: Mapped[int] = mapped_column(Integer, default=Priority.PENDING.value)
     top_finding: Mapped[str | None] = mapped_column(String(64))
