@@ -33,10 +33,10 @@ import torch
 from safetensors.torch import save_file
 
 from januscxr.errors import ModelError
-from januscxr.models.checksum import file_sha256
 from januscxr.models.densenet import build_network
 from januscxr.models.expert_store import expert_folder, write_record
 from januscxr.models.published import PublishedExpert, published_threshold, sources_by_finding
+from januscxr.models.weights_file import file_sha256
 
 # Module classes a published file may pickle: torch's layers and torchxrayvision's own.
 _MODULE_PREFIXES = ("torch.nn.modules.", "torchxrayvision.")

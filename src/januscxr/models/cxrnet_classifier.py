@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from januscxr.errors import ModelError
@@ -17,6 +16,7 @@ from januscxr.models.base import ClassifierSpec
 from januscxr.models.calibration import MIN_URGENT_POSITIVES
 from januscxr.models.cxrnet import CxrNet
 from januscxr.models.heatmap import gradcam, heatmap_laterality
+from januscxr.models.weights_file import weights_metadata
 from januscxr.preprocess import to_model_input
 from januscxr.types import FindingResult, Image, Prediction
 
@@ -36,8 +36,7 @@ class CxrNetClassifier:
         if weights is None:
             raise ModelError(f"{spec.model_id}: no weights file registered; expected a .safetensors file")
         self._spec = spec
-        with safe_open(str(weights), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        metadata = weights_metadata(weights)
         try:
             self.findings = tuple(Finding.coerce(f) for f in json.loads(metadata["findings"]))
             self.input_size = int(metadata["input_size"])

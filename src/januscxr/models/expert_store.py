@@ -14,7 +14,7 @@ from typing import Any
 
 from januscxr.errors import ChecksumMismatchError, WeightsNotFoundError
 from januscxr.models.base import ClassifierSpec
-from januscxr.models.checksum import file_sha256
+from januscxr.models.weights_file import file_sha256
 
 RECORD = "januscxr-expert.json"
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from januscxr.errors import ModelError
 from januscxr.models.base import GateDecision, GateSpec
 from januscxr.models.cxrnet import CxrNet
+from januscxr.models.weights_file import weights_metadata
 from januscxr.preprocess import resize_square, standardize
 from januscxr.types import Image
 
@@ -85,8 +85,7 @@ class CxrGate:
         if weights is None:
             raise ModelError(f"{spec.model_id}: no weights file registered; expected a .safetensors file")
         self._spec = spec
-        with safe_open(str(weights), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        metadata = weights_metadata(weights)
         try:
             self.classes = tuple(json.loads(metadata["classes"]))
             self.input_size = int(metadata["input_size"])

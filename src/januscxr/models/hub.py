@@ -18,8 +18,8 @@ from typing import Any
 
 from januscxr.errors import ChecksumMismatchError, HubUnreachableError, WeightsNotFoundError
 from januscxr.models.base import ReporterSpec
-from januscxr.models.checksum import file_sha256
 from januscxr.models.janus_conversion import convert_checkpoint, iter_layout_problems
+from januscxr.models.weights_file import file_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from januscxr.errors import ModelError
@@ -27,6 +26,7 @@ from januscxr.models.densenet import build_network
 from januscxr.models.heatmap import gradcam, heatmap_laterality
 from januscxr.models.published import Preprocessing
 from januscxr.models.published_input import CENTRE_CROP, model_input
+from januscxr.models.weights_file import weights_metadata
 from januscxr.types import FindingResult, Image, Prediction
 
 _EPS = 1e-7
@@ -39,8 +39,7 @@ class PublishedClassifier:
         if weights is None:
             raise ModelError(f"{spec.model_id}: no converted weights; {spec.obtain}")
         self._spec = spec
-        with safe_open(str(weights), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        metadata = weights_metadata(weights)
         if metadata.get("format") != "januscxr-expert":
             raise ModelError(f"{weights}: not a converted expert; expected a file written by `januscxr models convert`")
         try:

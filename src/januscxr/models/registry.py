@@ -8,9 +8,9 @@ from pathlib import Path
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
 from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
-from januscxr.models.checksum import file_sha256
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
 from januscxr.models.published import PUBLISHED_EXPERTS, PublishedExpert
+from januscxr.models.weights_file import file_sha256
 
 
 def _cxrnet_classifier(spec: ClassifierSpec, weights: Path | None) -> Classifier:

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from safetensors import safe_open
 
 from januscxr.eval.proportions import clustered_wilson_interval
 from januscxr.labels import Finding
 from januscxr.models.base import ClassifierSpec
 from januscxr.models.calibration import MIN_URGENT_POSITIVES, specific_threshold
 from januscxr.models.cxrnet_classifier import CxrNetClassifier
+from januscxr.models.weights_file import weights_metadata
 from januscxr.training.calibrate import predict_probabilities
 from januscxr.training.manifest import Manifest, read_manifest, split_by_patient
 
@@ -47,8 +47,7 @@ def validation_cases(manifest_path: str | Path, *, valid_fraction: float = 0.2, 
 
 def load_exported(weights: str | Path) -> CxrNetClassifier:
     """An exported safetensors classifier as deployed (no registry, no checksum: a training tool)."""
-    with safe_open(str(weights), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    metadata = weights_metadata(weights)
     spec = ClassifierSpec(
         model_id=metadata.get("model_id", Path(weights).stem),
         version=metadata.get("version", "0"),
