@@ -83,6 +83,10 @@ class ReportInputError(JanusCxrError):
     """A file of reports to label is missing a column or has an empty or undecodable report."""
 
 
+class DicomEncodingError(ReportInputError):
+    """A value cannot be written into a DICOM object: a control character, too long, or not encodable."""
+
+
 class EvaluationInputError(JanusCxrError):
     """An evaluation input is unusable: a missing column, an empty or invalid cell, ids that do not match."""
 

@@ -7,6 +7,7 @@ critical findings first, the most time-critical at the top.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Finding(StrEnum):
@@ -31,6 +32,11 @@ class Finding(StrEnum):
     def display_name(self) -> str:
         """Lower-case name as it reads inside a sentence ("pleural effusion")."""
         return _DISPLAY.get(self, self.value.lower())
+
+    @property
+    def code(self) -> FindingCode:
+        """The coded concept that names the finding in DICOM SR, HL7 and FHIR (:data:`FINDING_CODES`)."""
+        return FINDING_CODES[self]
 
     @property
     def is_critical(self) -> bool:
@@ -113,6 +119,40 @@ _DISPLAY: dict[Finding, str] = {
     Finding.LUNG_LESION: "lung nodule or mass",
     Finding.PLEURAL_OTHER: "pleural thickening",
     Finding.SUPPORT_DEVICES: "support devices",
+}
+
+
+class FindingCode(NamedTuple):
+    """A coded concept: DICOM Coding Scheme Designator, Code Value and Code Meaning."""
+
+    scheme: str  # SCT (SNOMED CT), DCM (DICOM), or LOCAL_CODING_SCHEME
+    value: str
+    meaning: str
+
+
+# januscxr's own coding scheme (DICOM PS3.16 8.2: private designators start with "99"), used only
+# where no SNOMED CT, DICOM or RadLex concept could be confirmed: a local code is honest, a
+# guessed standard code looks authoritative to every system downstream.
+LOCAL_CODING_SCHEME = "99JANUSCXR"
+
+# The SNOMED CT codes are those DICOM's own code dictionary uses (pydicom.sr.codedict: CID 6105 for
+# pneumothorax, CID 3700 for pulmonary edema) or that independent published mappings agree on.
+# Lung opacity is DICOM's chest CAD concept (CID 6104 "Abnormal Opacity"), which SNOMED CT lacks.
+FINDING_CODES: dict[Finding, FindingCode] = {
+    Finding.NO_FINDING: FindingCode("SCT", "408573005", "Imaging result normal"),
+    Finding.ENLARGED_CARDIOMEDIASTINUM: FindingCode(LOCAL_CODING_SCHEME, "ENL-CARDIOMED", "Enlarged Cardiomediastinum"),
+    Finding.CARDIOMEGALY: FindingCode("SCT", "8186001", "Cardiomegaly"),
+    Finding.LUNG_OPACITY: FindingCode("DCM", "112001", "Opacity"),
+    Finding.LUNG_LESION: FindingCode(LOCAL_CODING_SCHEME, "LUNG-LESION", "Lung Lesion"),
+    Finding.EDEMA: FindingCode("SCT", "19242006", "Pulmonary edema"),
+    Finding.CONSOLIDATION: FindingCode("SCT", "95436008", "Lung consolidation"),
+    Finding.PNEUMONIA: FindingCode("SCT", "233604007", "Pneumonia"),
+    Finding.ATELECTASIS: FindingCode("SCT", "46621007", "Atelectasis"),
+    Finding.PNEUMOTHORAX: FindingCode("SCT", "36118008", "Pneumothorax"),
+    Finding.PLEURAL_EFFUSION: FindingCode("SCT", "60046008", "Pleural effusion"),
+    Finding.PLEURAL_OTHER: FindingCode(LOCAL_CODING_SCHEME, "PLEURAL-OTHER", "Pleural Other"),
+    Finding.FRACTURE: FindingCode("SCT", "125605004", "Fracture of bone"),
+    Finding.SUPPORT_DEVICES: FindingCode("SCT", "63653004", "Biomedical device"),
 }
 
 # NIH ChestX-ray14 label -> CheXpert observation. Infiltration is folded into Lung Opacity,
