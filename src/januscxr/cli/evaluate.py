@@ -160,5 +160,111 @@ def synthetic_study_command(
     typer.echo(f"wrote {path}: {n_reads} synthetic reads ({design} design)")
 
 
+@app.command("generate")
+def generate_command(
+    reporter: Annotated[str, typer.Option(help="Registered reporter: findings-composer or a Janus model.")],
+    manifest: Annotated[Path, typer.Option(help="CSV or JSONL: image, report (or findings, impression), patient_id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: drafts.jsonl (resumable), scores.*")],
+    classifier: Annotated[str | None, typer.Option(help="Classifier whose findings the reporter gets.")] = None,
+    gate: Annotated[str | None, typer.Option(help="Chest-radiograph gate (default: the bundled one).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(help="Folder of Janus weights and converted experts.")] = None,
+    device: Annotated[str | None, typer.Option(help="Janus: cuda, cpu or auto.")] = None,
+    precision: Annotated[str | None, typer.Option(help="Janus: auto, float32, bfloat16 or int8.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Janus: longest draft, in tokens.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images drafted and written together.")] = 4,
+    split: Annotated[str | None, typer.Option(help="Keep only manifest rows of this split.")] = None,
+    section: Annotated[str, typer.Option(help="Score report (both sections), findings or impression.")] = "report",
+    tokenization: Annotated[str, typer.Option(help="r2gen, ptb (needs Java) or none.")] = "r2gen",
+    uncertain: Annotated[str, typer.Option(help="Clinical efficacy: uncertain as negative or positive.")] = "negative",
+    metrics: Annotated[
+        str, typer.Option(help="Text metrics, comma-separated (METEOR starts Java).")
+    ] = "BLEU_1,BLEU_2,BLEU_3,BLEU_4,METEOR,ROUGE_L,CIDEr",
+    sample: Annotated[int, typer.Option(help="Reports shown side by side on the pages.")] = 10,
+    allow_lateral: Annotated[bool, typer.Option("--allow-lateral", help="Draft lateral views too.")] = False,
+) -> None:
+    """Draft every manifest image with a reporter (resumable), then score the drafts."""
+    from januscxr.eval.generate import run_generate
+    from januscxr.eval.generate_manifest import read_report_manifest
+    from januscxr.io import pixel_limit
+    from januscxr.models.registry import DEFAULT_CLASSIFIER
+    from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter
+    from januscxr.server.settings import load_settings
+
+    settings = load_settings(
+        classifier=classifier,
+        gate=gate,
+        models_dir=models_dir,
+        device=device,
+        precision=precision,
+        max_new_tokens=max_new_tokens,
+    )
+    rows = read_report_manifest(manifest, split=split)
+    options = {} if reporter == DEFAULT_REPORTER else {**settings.reporter_options(), "batch_size": batch_size}
+    classifier_name = settings.classifier or DEFAULT_CLASSIFIER
+    model = cached_classifier(classifier_name, settings.models_dir)
+    run_info = {"reporter": reporter, "classifier": classifier_name, "gate": settings.gate}
+    with pixel_limit(settings.max_image_pixels):
+        result = run_generate(
+            rows,
+            out,
+            reporter=load_reporter(reporter, **options),
+            classifier=model,
+            gate=settings.gate,
+            batch_size=batch_size,
+            require_frontal=not allow_lateral,
+            run_info=run_info,
+            section=section,
+            tokenization=tokenization,
+            uncertain=uncertain,
+            metrics=_names(metrics),
+            sample=sample,
+            progress=_progress,
+        )
+    typer.echo("  ".join(f"{k} {v:.4f}" for k, v in result["headline"].items() if v is not None))
+    typer.echo(f"{result['counts']['scored']} scored, {result['counts']['skipped']} skipped")
+    typer.echo(f"wrote {out / 'drafts.jsonl'}, {out / 'scores.json'}, {out / 'scores.md'}, {out / 'scores.html'}")
+
+
+@app.command("compare")
+def compare_command(
+    run_a: Annotated[Path, typer.Argument(help="Run folder of reporter A (from eval generate).")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder of reporter B, same manifest.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for compare.json and compare.md.")] = Path(
+        "eval-compare"
+    ),
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    level: Annotated[float, typer.Option(help="Confidence level.")] = 0.95,
+    section: Annotated[str, typer.Option(help="Score report (both sections), findings or impression.")] = "report",
+    tokenization: Annotated[str, typer.Option(help="r2gen, ptb (needs Java) or none.")] = "r2gen",
+    uncertain: Annotated[str, typer.Option(help="Clinical efficacy: uncertain as negative or positive.")] = "negative",
+    metrics: Annotated[
+        str, typer.Option(help="Text metrics, comma-separated (METEOR starts Java).")
+    ] = "BLEU_1,BLEU_2,BLEU_3,BLEU_4,METEOR,ROUGE_L,CIDEr",
+) -> None:
+    """Paired bootstrap CIs of A − B for every metric (patients resampled when ids are given)."""
+    from januscxr.eval.generate_compare import compare_runs, write_comparison
+
+    comparison = compare_runs(
+        run_a,
+        run_b,
+        section=section,
+        tokenization=tokenization,
+        uncertain=uncertain,
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        metrics=_names(metrics),
+    )
+    write_comparison(comparison, out)
+    for d in comparison.differences:
+        typer.echo(f"{d.metric:<12} A−B {d.difference:+.4f} [{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]")
+    typer.echo(f"wrote {out / 'compare.json'}, {out / 'compare.md'}")
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _fmt(value: float | None) -> str:
     return "  nan" if value is None else f"{value:.3f}"
