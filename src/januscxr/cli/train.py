@@ -135,3 +135,112 @@ def gate_command(
     network, summary = train_gate(GateTrainConfig(data_root=str(data_root), out_dir=str(out), seed=seed, epochs=epochs))
     exported = export_gate(network, summary, out / f"{model_id}.safetensors", model_id=model_id, version=version)
     typer.echo(json.dumps(exported, indent=2))
+
+
+@app.command("reporter-manifest")
+def reporter_manifest_command(
+    out: Annotated[Path, typer.Option(help="Manifest to write (.csv, or .jsonl).")],
+    mimic_cxr: Annotated[
+        Path | None, typer.Option(help="MIMIC-CXR-JPG root (files/, metadata and split tables).")
+    ] = None,
+    mimic_reports: Annotated[
+        Path | None,
+        typer.Option(help="Root of the unpacked MIMIC-CXR reports (files/pNN/pID/sID.txt); default: --mimic-cxr."),
+    ] = None,
+    chexpert_plus: Annotated[
+        Path | None, typer.Option(help="CheXpert Plus root (df_chexpert_plus_240401.csv, images).")
+    ] = None,
+) -> None:
+    """Write an image-report manifest from the MIMIC-CXR-JPG or CheXpert Plus layout."""
+    from januscxr.training.report_sources import chexpert_plus_rows, mimic_cxr_rows
+    from januscxr.training.reporter_manifest import write_report_manifest
+
+    if (mimic_cxr is None) == (chexpert_plus is None):
+        raise typer.BadParameter("give exactly one of --mimic-cxr or --chexpert-plus")
+    rows = mimic_cxr_rows(mimic_cxr, mimic_reports) if mimic_cxr is not None else chexpert_plus_rows(chexpert_plus)  # type: ignore[arg-type]
+    typer.echo(f"{out}: {write_report_manifest(rows, out)} images")
+
+
+@app.command("reporter")
+def reporter_command(
+    base: Annotated[str, typer.Option(help="Janus checkpoint folder (januscxr layout) or registered reporter name.")],
+    manifest: Annotated[Path, typer.Option(help="CSV/JSONL: image, patient_id, report or findings/impression, split.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint, adapter, summary, model card.")],
+    name: Annotated[str, typer.Option(help="Id of the new reporter, e.g. janus-pro-cxr-mysite.")],
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="JANUSCXR_MODELS_DIR", help="Where the merged model goes (~/.cache/januscxr/models)."),
+    ] = None,
+    rank: Annotated[int, typer.Option(help="LoRA rank (the paper: 64).")] = 64,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha (scale alpha/rank).")] = 128,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Language-model projections to adapt (default: q,k,v,o,gate,up,down _proj)."),
+    ] = None,
+    lora_aligner: Annotated[bool, typer.Option("--lora-aligner", help="Adapt the vision aligner too.")] = False,
+    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 2e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.0,
+    warmup: Annotated[float, typer.Option(help="Share of steps of linear warm-up.")] = 0.03,
+    schedule: Annotated[str, typer.Option(help="After warm-up: cosine, linear or constant.")] = "cosine",
+    epochs: Annotated[int, typer.Option(help="Upper bound on epochs.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Images per micro-batch.")] = 4,
+    grad_accumulation: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a lower validation loss.")] = 2,
+    without_hint: Annotated[float, typer.Option(help="Share of training examples without the expert hint.")] = 0.2,
+    valid_fraction: Annotated[float, typer.Option(help="Share of unsplit patients held out for validation.")] = 0.1,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option("--gradient-checkpointing", help="Less memory, slower.")
+    ] = False,
+    save_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0: after each epoch only).")] = 0,
+    stop_after: Annotated[
+        int | None, typer.Option(help="Stop with a checkpoint after N steps in all; --resume later.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available, bfloat16), cuda or cpu (float32).")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of split, LoRA initialisation, data order and hint draws.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+) -> None:
+    """LoRA fine-tuning of a Janus reporter on image-report pairs; exports, registers and writes a card."""
+    from januscxr.training.reporter_run import ReporterRun, train_reporter
+    from januscxr.training.reporter_trainer import LANGUAGE_PROJECTIONS, ReporterTrainConfig
+
+    logging.getLogger("januscxr").setLevel(logging.INFO)
+    config = ReporterTrainConfig(
+        rank=rank,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=list(target or LANGUAGE_PROJECTIONS),
+        lora_aligner=lora_aligner,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        warmup_fraction=warmup,
+        schedule=schedule,
+        epochs=epochs,
+        batch_size=batch_size,
+        grad_accumulation=grad_accumulation,
+        patience=patience,
+        share_without_hint=without_hint,
+        gradient_checkpointing=gradient_checkpointing,
+        save_every_steps=save_every,
+        stop_after_steps=stop_after,
+        device=device,
+        seed=seed,
+    )
+    run = ReporterRun(
+        base=base,
+        manifest=manifest,
+        out_dir=out,
+        name=name,
+        models_dir=models_dir,
+        valid_fraction=valid_fraction,
+        command="januscxr " + " ".join(sys.argv[1:]),
+    )
+    summary = train_reporter(run, config, resume=resume)
+    for epoch in summary["history"]:
+        typer.echo(
+            f"epoch {epoch['epoch']:.0f}: train loss {epoch['train_loss']:.4f}, valid loss {epoch['valid_loss']:.4f}"
+        )
+    if not summary["finished"]:
+        typer.echo(f"stopped after {summary['global_step']} steps; continue with the same command and --resume")
+        return
+    typer.echo(f"adapter: {summary['adapter']}\nmerged: {summary['merged']} (reporter {name})")
