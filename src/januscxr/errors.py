@@ -87,6 +87,10 @@ class DicomEncodingError(ReportInputError):
     """A value cannot be written into a DICOM object: a control character, too long, or not encodable."""
 
 
+class MessageEncodingError(ReportInputError):
+    """A value cannot be written into an HL7 v2 message or a FHIR resource: missing, a control character, too long."""
+
+
 class EvaluationInputError(JanusCxrError):
     """An evaluation input is unusable: a missing column, an empty or invalid cell, ids that do not match."""
 
@@ -127,6 +131,14 @@ class LoginRateLimitedError(AuthenticationError):
     """Too many failed logins from one address or for one user name in a short time."""
 
 
+class DeliveryError(JanusCxrError):
+    """A destination (RIS, EHR, PACS) refused, timed out or answered nonsense; ``retryable`` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 EXIT_CODES: dict[type[JanusCxrError], int] = {
     ImageReadError: 3,
     UnsupportedImageError: 4,
@@ -138,6 +150,7 @@ EXIT_CODES: dict[type[JanusCxrError], int] = {
     ConfigurationError: 9,
     AuthenticationError: 8,
     AccessDeniedError: 8,
+    DeliveryError: 10,
 }
 
 HTTP_STATUS: dict[type[JanusCxrError], int] = {
@@ -155,6 +168,7 @@ HTTP_STATUS: dict[type[JanusCxrError], int] = {
     LoginRateLimitedError: 429,
     AuthenticationError: 401,
     AccessDeniedError: 403,
+    DeliveryError: 502,
 }
 
 
