@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
+from datetime import timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from januscxr.storage.database import Database, create_database_engine
 from januscxr.storage.jobs import (
+    ClaimedJob,
     LeaseLostError,
     claim_job,
     count_active_jobs,
@@ -20,13 +24,17 @@ from januscxr.storage.jobs import (
     failed_jobs,
     finish_job,
     has_claimable_job,
+    hold_study_jobs,
+    next_due_in,
     renew_lease,
 )
 from januscxr.storage.studies import StudyAttributes, add_image, add_study, get_image, record_ai_result
 from januscxr.storage.tables import AiResult, Job, JobState
+from januscxr.storage.users import as_utc
 from tests.storage.conftest import DRAFT, prediction
 
 SHORT_LEASE_S = 0.2
+QUIET_S = 0.4
 
 
 def make_images(db: Database, count: int) -> list[int]:
@@ -191,3 +199,98 @@ def test_claimers_in_two_processes_never_take_the_same_job(db: Database, tmp_pat
     assert all(claimed)  # both really took part
     with db.read() as session:
         assert count_active_jobs(session) == 0
+
+
+def study_images(db: Database, uid: str, count: int) -> list[int]:
+    """``count`` images of one study."""
+    with db.write() as session:
+        study, _ = add_study(session, StudyAttributes(study_instance_uid=uid))
+        return [
+            add_image(session, study, sop_instance_uid=f"{uid}.{n}", file_path=f"images/{uid}.{n}").id
+            for n in range(count)
+        ]
+
+
+def claim_when_due(db: Database, owner: str, timeout_s: float = 10.0) -> tuple[float, ClaimedJob]:
+    """Poll until a job can be claimed; (monotonic time of the claim, the job)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with db.write() as session:
+            job = claim_job(session, owner)
+        if job is not None:
+            return time.monotonic(), job
+        assert time.monotonic() < deadline, "no job came due"
+        time.sleep(0.02)
+
+
+def test_a_job_held_back_for_its_study_is_claimed_only_once_due(db: Database) -> None:
+    (image_id,) = study_images(db, "5.1", 1)
+    queued_at = time.monotonic()
+    with db.write() as session:
+        enqueue_job(session, image_id, quiet_s=QUIET_S)
+    with db.write() as session:
+        assert claim_job(session, "early") is None
+    with db.read() as session:
+        assert not has_claimable_job(session)
+        assert count_active_jobs(session) == 1  # waiting, not lost: wait_idle still waits for it
+        due_in = next_due_in(session)
+    assert due_in is not None and 0 < due_in <= QUIET_S
+    claimed_at, job = claim_when_due(db, "on-time")
+    assert job.image_id == image_id and claimed_at - queued_at >= QUIET_S
+    with db.read() as session:
+        assert next_due_in(session) is None  # nothing queued any more
+    with db.write() as session:
+        finish_job(session, job)
+        enqueue_job(session, image_id)  # asked to read again, at once: no longer held back
+        assert claim_job(session, "again") is not None
+
+
+def test_a_new_instance_pushes_its_studys_queued_jobs_forward(db: Database) -> None:
+    first, second, third = study_images(db, "6.1", 3)
+    (other_study,) = study_images(db, "6.2", 1)
+    with db.write() as session:
+        enqueue_job(session, first, quiet_s=QUIET_S)
+        enqueue_job(session, other_study, quiet_s=QUIET_S)
+    time.sleep(QUIET_S / 2)
+    with db.write() as session:
+        enqueue_job(session, second, quiet_s=QUIET_S)  # the study is still arriving
+    held = {image_id: job_of(db, image_id).not_before for image_id in (first, second, other_study)}
+    assert held[first] == held[second] and held[first] is not None and held[other_study] is not None
+    assert as_utc(held[first]) > as_utc(held[other_study])  # another study is not held back
+    with db.write() as session:
+        assert hold_study_jobs(session, first, until=as_utc(held[first]) - timedelta(seconds=5)) == 0  # never earlier
+    _, job = claim_when_due(db, "w")
+    assert job.image_id == other_study  # due first: its study went quiet first
+    _, job = claim_when_due(db, "w")
+    assert job.image_id == first
+    with db.write() as session:
+        assert claim_job(session, "w") is not None  # the study's other job came due at the same moment
+        enqueue_job(session, third, quiet_s=QUIET_S)  # a late instance: a job of its own, held back
+        assert claim_job(session, "w") is None
+    running = job_of(db, first)
+    assert (running.state, running.not_before) == (JobState.RUNNING, held[first])  # running: not held back
+    _, job = claim_when_due(db, "w")
+    assert job.image_id == third
+
+
+def test_instances_of_one_study_queued_at_once_never_deadlock_and_wait_together(db: Database) -> None:
+    ids = study_images(db, "7.1", 40)
+    errors: list[BaseException] = []
+
+    def enqueue(image_ids: list[int]) -> None:
+        try:
+            for image_id in image_ids:
+                with db.write() as session:
+                    enqueue_job(session, image_id, quiet_s=30.0)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=enqueue, args=(ids[n::4],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with db.read() as session:
+        held = set(session.scalars(select(Job.not_before)))
+    assert len(held) == 1 and None not in held  # every job waits for the study's last instance

@@ -1,4 +1,4 @@
-"""``januscxr dicom listen``: the DICOM listener (C-ECHO, C-STORE SCP) on its own, without the web server."""
+"""``januscxr dicom listen`` and ``januscxr dicom poll``: the DICOM listener or the DICOMweb poller on its own."""
 
 from __future__ import annotations
 
@@ -33,12 +33,12 @@ def listen_command(
 ) -> None:
     """Receive instances into the reading room's data folder until interrupted (settings: JANUSCXR_DICOM_*).
 
-    Received images wait on the worklist as pending; the reading room reads them when it starts.
+    Received images are queued for `januscxr worker` processes (or the reading room's workers) to read.
     To receive and read in one process, set dicom_port for `januscxr serve` instead.
     """
     from januscxr.server import load_settings
-    from januscxr.server.app import DicomIngest, dicom_listener
     from januscxr.server.datafolder import prepare_data_dir
+    from januscxr.server.services import DicomIngest, dicom_listener
     from januscxr.storage.database import open_database
 
     settings = load_settings(
@@ -55,7 +55,7 @@ def listen_command(
     os.umask(0o077)  # received images hold patient data
     prepare_data_dir(settings.data_dir)
     db = open_database(settings.resolved_database_url)
-    listener = dicom_listener(settings, DicomIngest(db, settings.data_dir))
+    listener = dicom_listener(settings, DicomIngest(db, settings.data_dir, study_quiet_s=settings.study_quiet_s))
     listener.start()
     stopped = threading.Event()
 
@@ -73,4 +73,55 @@ def listen_command(
         stopped.wait()
     finally:
         listener.stop()
+        db.dispose()
+
+
+@app.command("poll")
+def poll_command(
+    url: Annotated[str | None, typer.Option(help="DICOMweb root of the PACS (setting dicomweb_url).")] = None,
+    name: Annotated[str | None, typer.Option(help='The server\'s name; studies show "dicomweb:<name>".')] = None,
+    once: Annotated[bool, typer.Option("--once", help="Poll once, report, and exit.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="The reading room's data folder (as given to `serve`).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL, when not the data folder's SQLite file.")
+    ] = None,
+) -> None:
+    """Poll a PACS by DICOMweb (QIDO-RS, WADO-RS) into the reading room's data folder (settings: JANUSCXR_DICOMWEB_*).
+
+    Credentials come from the settings (JANUSCXR_DICOMWEB_USERNAME/PASSWORD or _TOKEN), never flags.
+    Retrieved images are queued for `januscxr worker` processes (or the reading room's workers) to read.
+    To poll and read in one process, set dicomweb_url for `januscxr serve` instead.
+    """
+    from januscxr.server import load_settings
+    from januscxr.server.datafolder import prepare_data_dir
+    from januscxr.server.services import DicomIngest, dicomweb_poller
+    from januscxr.storage.database import open_database
+
+    settings = load_settings(dicomweb_url=url, dicomweb_name=name, data_dir=data_dir, database_url=database_url)
+    if not settings.dicomweb_url:
+        raise typer.BadParameter("no URL: expected --url or the setting dicomweb_url (JANUSCXR_DICOMWEB_URL)")
+    os.umask(0o077)  # retrieved images hold patient data
+    prepare_data_dir(settings.data_dir)
+    db = open_database(settings.resolved_database_url)
+    poller = dicomweb_poller(
+        settings, db, DicomIngest(db, settings.data_dir, study_quiet_s=settings.study_quiet_s, origin="dicomweb")
+    )
+    try:
+        if once:
+            result = poller.poll_once()
+            typer.echo(
+                f"{result.found} studies found, {result.new} new, {result.retrieved} retrieved, "
+                f"{result.instances} instances stored" + (f"; stopped: {result.error}" if result.error else "")
+            )
+            if result.error:
+                raise typer.Exit(1)
+            return
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+        poller.start()
+        typer.echo(f"DICOMweb poller {settings.dicomweb_name}: every {settings.dicomweb_poll_s:g} s", err=True)
+        stopped.wait()
+        poller.stop()
+    finally:
         db.dispose()

@@ -17,6 +17,9 @@ def serve_command(
     classifier: Annotated[str | None, typer.Option(help="Registered classifier (see `januscxr models list`).")] = None,
     reporter: Annotated[str | None, typer.Option(help="Registered reporter.")] = None,
     workers: Annotated[int | None, typer.Option(help="Inference worker threads.")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Web processes on the one port (default 1); workers and listener run once.")
+    ] = None,
     watch: Annotated[Path | None, typer.Option(help="Folder to watch for new DICOM/PNG/JPEG files.")] = None,
     study_mode: Annotated[
         bool | None, typer.Option("--study-mode/--no-study-mode", help="Randomise cases to AI-assisted vs standard.")
@@ -27,21 +30,24 @@ def serve_command(
 
     from januscxr.server import create_app, load_settings
     from januscxr.server.deps import ReadingRoom
+    from januscxr.server.services import serve_web_processes
     from januscxr.storage.users import count_users
 
-    settings = load_settings(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        database_url=database_url,
-        classifier=classifier,
-        reporter=reporter,
-        inference_workers=workers,
-        watch_dir=watch,
-        study_mode=study_mode,
-    )
+    flags = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "classifier": classifier,
+        "reporter": reporter,
+        "inference_workers": workers,
+        "processes": processes,
+        "watch_dir": watch,
+        "study_mode": study_mode,
+    }
+    settings = load_settings(**flags)
     os.umask(0o077)  # whatever else the server writes (SQLite temporaries, exports) is private too
-    app = create_app(settings)
+    app = create_app(settings)  # with --processes N: this process's room runs the background services
     room: ReadingRoom = app.state.room
     with room.db.read() as session:
         if count_users(session) == 0:
@@ -52,4 +58,7 @@ def serve_command(
                 err=True,
             )
     typer.echo(f"reading room on http://{settings.host}:{settings.port}  (data: {settings.data_dir})", err=True)
+    if settings.processes > 1:
+        serve_web_processes(room, flags=flags)
+        return
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)

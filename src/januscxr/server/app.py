@@ -1,14 +1,14 @@
-"""The app factory: ``create_app(settings)`` wires storage, the worker pool, the folder watcher and routes."""
+"""The app factory: ``create_app(settings)`` wires storage, the worker pool, the background services
+(:mod:`januscxr.server.services`) and routes; ``web_process_app`` is one of ``serve --processes N``."""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,17 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import januscxr
 from januscxr.errors import AuthenticationError, JanusCxrError, LoginRateLimitedError, http_status_for
 from januscxr.models.base import Classifier, Reporter
-from januscxr.pacs import DicomListener, Disposition, ListenerConfig, StoreResult
 from januscxr.server import api, pages
-from januscxr.server.datafolder import SPOOL, prepare_data_dir, reconcile_data_dir
+from januscxr.server.datafolder import prepare_data_dir
 from januscxr.server.deps import ReadingRoom, authenticated
 from januscxr.server.inference import InferencePool
-from januscxr.server.ingest import FolderWatcher, ingest_file
+from januscxr.server.services import QueueOnlyPool, background_services, web_process_settings
 from januscxr.server.sessions import record_refusal
 from januscxr.server.settings import Settings
 from januscxr.server.uploads import UploadSizeLimit
-from januscxr.storage import audit
-from januscxr.storage.database import Database, open_database
+from januscxr.storage.database import open_database
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +42,11 @@ def create_app(
     *,
     classifier: Classifier | str | None = None,
     reporter: Reporter | str | None = None,
+    background: bool = True,
 ) -> FastAPI:
-    """The reading room as an ASGI app. ``classifier``/``reporter`` override the settings' names.
+    """The reading room as an ASGI app. ``classifier``/``reporter`` override the settings' names;
+    ``background=False`` makes a web process that runs no workers, watcher or listener (its
+    uploads are queued for the process that runs :func:`~januscxr.server.services.background_services`).
 
     Examples
     --------
@@ -54,7 +55,8 @@ def create_app(
     settings = settings or Settings()
     prepare_data_dir(settings.data_dir)  # 0700 folders, 0600 files: they hold patient images
     db = open_database(settings.resolved_database_url)
-    pool = InferencePool.from_settings(db, settings, classifier=classifier, reporter=reporter)
+    pool_class = InferencePool if background else QueueOnlyPool
+    pool = pool_class.from_settings(db, settings, classifier=classifier, reporter=reporter)
     room = ReadingRoom(
         settings=settings,
         db=db,
@@ -71,6 +73,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.room = room
+    app.state.background = background
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     for router in (api.public, api.router, pages.public, pages.router):
         app.include_router(router)
@@ -82,6 +85,11 @@ def create_app(
     return app
 
 
+def web_process_app() -> FastAPI:
+    """One of the web processes of ``januscxr serve --processes N`` (uvicorn's app factory)."""
+    return create_app(web_process_settings(), background=False)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     room: ReadingRoom = app.state.room
@@ -89,72 +97,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # full collection walks it and a 10,000-row worklist triggers a few of them (+300 ms each).
     gc.collect()
     gc.freeze()
-    reconcile_data_dir(room.db, room.data_dir)  # after a crash: before anything is ingested or queued
-    queued = room.pool.requeue_pending()
-    if queued:
-        logger.info("queued %d images left unread by the last run", queued)
-    room.pool.start()  # also reads jobs queued by other processes, and those whose worker died
-    if room.settings.watch_dir is not None:
-        room.watcher = FolderWatcher(room.settings.watch_dir, room.settings.watch_interval_s, _watch_ingest(room))
-        room.watcher.start()
-    listener = None
-    if room.settings.dicom_port is not None:
-        listener = dicom_listener(room.settings, DicomIngest(room.db, room.data_dir, submit=room.pool.submit))
-        listener.start()
     try:
-        yield
+        with background_services(room) if app.state.background else nullcontext():
+            yield
     finally:
-        if listener is not None:
-            listener.stop()
-        if room.watcher is not None:
-            room.watcher.stop()
-        room.pool.shutdown()
         room.db.dispose()
-
-
-def _watch_ingest(room: ReadingRoom) -> Any:
-    def ingest(path: Path) -> Any:
-        outcome = ingest_file(room.db, room.data_dir, path, name=path.name, origin="watch")
-        if outcome.image_id is not None:
-            room.pool.submit(outcome.image_id)
-        return outcome
-
-    return ingest
-
-
-class DicomIngest:
-    """The DICOM listener's receiver: the ingest of uploads and the watched folder, then the model queue."""
-
-    def __init__(self, db: Database, data_dir: Path, *, submit: Callable[[int], object] | None = None) -> None:
-        self.db, self.data_dir, self._submit = db, data_dir, submit
-
-    def store(self, path: Path, *, name: str, calling_ae_title: str) -> StoreResult:
-        source = f"dicom:{calling_ae_title.strip()}"
-        outcome = ingest_file(self.db, self.data_dir, path, name=name, origin="dicom", study_source=source)
-        if outcome.error and not outcome.duplicate:
-            return StoreResult(Disposition.REFUSED, outcome.error)
-        if outcome.duplicate:
-            return StoreResult(Disposition.DUPLICATE, outcome.error)
-        if outcome.image_id is not None and self._submit is not None:
-            self._submit(outcome.image_id)
-        return StoreResult(Disposition.STORED)
-
-    def skip(self, *, calling_ae_title: str, reason: str) -> None:
-        with self.db.write() as session:
-            detail = {"calling_ae_title": calling_ae_title, "reason": reason}
-            audit.record_event(session, "dicom_skipped", detail=detail)
-
-
-def dicom_listener(settings: Settings, receiver: DicomIngest) -> DicomListener:
-    """The DIMSE listener of ``settings`` (``dicom_*``), staging under ``<data_dir>/spool/dicom``."""
-    config = ListenerConfig(
-        ae_title=settings.dicom_ae_title,
-        port=settings.dicom_port or 0,
-        bind_address=settings.dicom_bind_address,
-        allowed_callers=tuple(settings.dicom_allowed_callers),
-        accept_secondary_capture=settings.dicom_accept_secondary_capture,
-    )
-    return DicomListener(config, receiver, staging_dir=settings.data_dir / SPOOL / "dicom")
 
 
 def _openapi(request: Request) -> JSONResponse:

@@ -32,6 +32,7 @@ from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter
 from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.failures import ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
+from januscxr.storage import audit
 from januscxr.storage.database import Database
 from januscxr.storage.jobs import (
     DEFAULT_LEASE_S,
@@ -45,10 +46,11 @@ from januscxr.storage.jobs import (
     fail_attempt,
     finish_job,
     has_claimable_job,
+    next_due_in,
     renew_lease,
 )
-from januscxr.storage.reports import ensure_report
-from januscxr.storage.studies import get_image, record_ai_failure, record_ai_result, set_display
+from januscxr.storage.reports import take_ai_result
+from januscxr.storage.studies import get_image, is_late_instance, record_ai_failure, record_ai_result, set_display
 from januscxr.types import Image, ViewPosition
 
 if TYPE_CHECKING:
@@ -122,7 +124,8 @@ class InferencePool:
     """Worker threads reading the images of the durable job queue (:mod:`januscxr.storage.jobs`).
 
     ``submit`` queues a job row and wakes a worker at once; idle workers also look every
-    ``poll_s`` for jobs other processes queued. Each claimed job is held under a lease of
+    ``poll_s`` for jobs other processes queued, and wake when a job held back for its study
+    (``submit(..., quiet_s=...)``) comes due. Each claimed job is held under a lease of
     ``lease_s`` seconds, renewed while it is read, so that another worker (here or in a
     ``januscxr worker`` process) takes it again only once this process has died.
     """
@@ -193,10 +196,13 @@ class InferencePool:
             poll_s=settings.job_poll_s,
         )
 
-    def submit(self, image_id: int) -> None:
-        """Queue a job to read ``image_id`` (durably: it survives a restart) and wake a worker."""
+    def submit(self, image_id: int, *, quiet_s: float = 0.0) -> None:
+        """Queue a job to read ``image_id`` (durably: it survives a restart) and wake a worker.
+
+        With ``quiet_s`` > 0 (an instance received over the network) the study is read once it has
+        gone ``quiet_s`` seconds without a new instance (:func:`~januscxr.storage.jobs.enqueue_job`)."""
         with self.db.write() as session:
-            enqueue_job(session, image_id, max_attempts=self._max_attempts)
+            enqueue_job(session, image_id, max_attempts=self._max_attempts, quiet_s=quiet_s)
         self._nudge()
 
     def requeue_pending(self) -> int:
@@ -253,31 +259,33 @@ class InferencePool:
     def _work(self, owner: str) -> None:
         while not self._stopping.is_set():
             try:
-                job = self._claim(owner)
+                job, idle_s = self._claim(owner)
             except Exception:  # the database is away: try again after a pause
                 logger.exception("could not claim a job")
-                job = None
+                job, idle_s = None, self._poll_s
             if job is None:
-                self._idle()
+                self._idle(idle_s)
             else:
                 self._read_safely(job)
 
-    def _idle(self) -> None:
+    def _idle(self, timeout_s: float) -> None:
         with self._wake:
             if not self._nudges and not self._stopping.is_set():
-                self._wake.wait(self._poll_s)
+                self._wake.wait(timeout_s)
             self._nudges = max(0, self._nudges - 1)
 
-    def _claim(self, owner: str) -> ClaimedJob | None:
+    def _claim(self, owner: str) -> tuple[ClaimedJob | None, float]:
+        """A claimed job, or None and how long to sleep: ``poll_s``, or less when a held-back job comes due sooner."""
         with self.db.read() as session:  # a read first: idle workers never queue on the write lock
             if not has_claimable_job(session):
-                return None
+                due_in = next_due_in(session)
+                return None, self._poll_s if due_in is None else min(self._poll_s, due_in)
         with self.db.write() as session:
             job = claim_job(session, owner, lease_s=self._lease_s)
         if job is not None:
             with self._lock:
                 self._held[job.id] = job
-        return job
+        return job, self._poll_s
 
     def _keep_leases(self) -> None:
         while not self._stopping.wait(self._lease_s / 3):
@@ -346,11 +354,19 @@ class InferencePool:
         with self.db.write() as session:
             finish_job(session, job)  # first: a worker that lost its lease stores nothing
             stored = get_image(session, image_id)
+            late = is_late_instance(stored)  # before its own read moves the study's ai_ready_at
             ai_result = record_ai_result(
                 session, stored, result.prediction, result.report, overlays, discordances=result.discordances
             )
-            ensure_report(session, stored.study, ai_result)
-        logger.info("study %d image %d read by %s", stored.study_id, image_id, result.prediction.model_id)
+            report, change = take_ai_result(session, stored.study, ai_result, late=late)
+            if late:  # in the audit log: the draft was replaced, or a reader's text kept (DraftChange)
+                detail = {"image_id": image_id, "ai_result_id": ai_result.id, "draft": change.value}
+                audit.record_event(
+                    session, "late_instance", study_id=stored.study_id, report_id=report.id, detail=detail
+                )
+        logger.info(
+            "study %d image %d read by %s; draft %s", stored.study_id, image_id, result.prediction.model_id, change
+        )
 
     def _store_display(self, image_id: int, image: Image) -> tuple[int, int]:
         """Write and record the display PNG (the viewer shows it while the model runs); its (width, height)."""

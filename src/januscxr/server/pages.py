@@ -32,7 +32,7 @@ from januscxr.server.security import CSRF_FIELD, LOGIN_CSRF_COOKIE, new_token, t
 from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
 from januscxr.server.worklist_view import worklist_headings, worklist_row
-from januscxr.storage import audit, jobs, studies
+from januscxr.storage import audit, dicomweb, jobs, studies
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
@@ -152,12 +152,14 @@ def admin_page(
     with room.db.read() as session:
         page = audit.page_events(session, filters.where(), before_id=before_id, after_id=after_id, limit=ADMIN_PAGE)
         failed_jobs = jobs.failed_jobs(session)
+        polled = dicomweb.server_statuses(session), dicomweb.set_aside_studies(session)
     paged = {"after_id": after_id} if after_id else {}
     detail = {"before_id": before_id, "limit": ADMIN_PAGE} | filters.asked() | paged
     reading.record_access(room, principal, "read_audit", detail=detail)
     reads = study_mode.study_reads(room)
     context = {"page": page, "filters": filters, "reads": reads, "left_out": [r for r in reads if not r.in_export]}
     context["failed_jobs"] = failed_jobs
+    context["dicomweb_servers"], context["dicomweb_set_aside"] = polled
     return render(room, request, "admin.html", principal, **context)
 
 

@@ -65,7 +65,6 @@ def log_in(room: ReadingRoom, request: Request, response: Response, username: st
 
 def log_out(room: ReadingRoom, request: Request, response: Response, principal: Principal) -> None:
     token = request.cookies.get(SESSION_COOKIE, "")
-    room.logins.drop(token_digest(token))
     with room.db.write() as session:
         end_session(session, token_digest(token))
         audit.record_event(session, "logout", user=principal.user)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    processes: int = Field(
+        default=1, ge=1, le=64, description="Web processes of `januscxr serve` on one port (workers run once)."
+    )
     classifier: str | None = Field(default=None, description="Registered classifier; the bundled one by default.")
     reporter: str | None = Field(default=None, description="Registered reporter; the bundled composer by default.")
     gate: str | None = Field(default=None, description="Registered chest-radiograph gate; the bundled one by default.")
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Attempts at one image (worker died, unexpected error) before it is set aside."
     )
     job_poll_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for queued jobs.")
+    study_quiet_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A study received over the network (DICOM listener, DICOMweb) is read once no new instance "
+        "has arrived for this long; 0: at once. Uploads and the watched folder are read at once.",
+    )
     watch_dir: Path | None = Field(default=None, description="Folder polled for new DICOM/PNG/JPEG files.")
     watch_interval_s: float = 5.0
     study_mode: bool = Field(default=False, description="Randomise cases to AI-assisted vs standard reading.")
@@ -82,6 +91,31 @@ class Settings(BaseSettings):
     )
     dicom_accept_secondary_capture: bool = Field(
         default=False, description="Store Secondary Capture chest images too (skipped otherwise)."
+    )
+    dicomweb_url: str | None = Field(
+        default=None, description="DICOMweb root of a PACS to poll (e.g. https://pacs/dicom-web); None: no poller."
+    )
+    dicomweb_name: str = Field(default="pacs", description='The polled server\'s name: studies show "dicomweb:<name>".')
+    dicomweb_username: str | None = Field(default=None, description="Basic authentication user of the DICOMweb server.")
+    dicomweb_password: SecretStr | None = Field(default=None, description="Basic authentication password.")
+    dicomweb_token: SecretStr | None = Field(default=None, description="Bearer token (instead of user and password).")
+    dicomweb_poll_s: float = Field(default=30.0, gt=0, description="Seconds between polls; failed polls back off.")
+    dicomweb_timeout_s: float = Field(default=30.0, gt=0, description="Connect and read timeout of each request.")
+    dicomweb_modalities: list[str] = Field(
+        default_factory=lambda: ["CR", "DX"], description="Modalities in Study asked for, one query each."
+    )
+    dicomweb_body_part: str | None = Field(
+        default="CHEST", description="Body Part Examined of the series retrieved; empty: any."
+    )
+    dicomweb_station: str | None = Field(default=None, description="Station Name of the series retrieved; None: any.")
+    dicomweb_institution: str | None = Field(
+        default=None, description="Institution Name of the series retrieved; None: any."
+    )
+    dicomweb_overlap_days: int = Field(
+        default=1, ge=0, description="Days before the newest Study Date seen (at first: today) that each poll asks for."
+    )
+    dicomweb_max_attempts: int = Field(
+        default=5, ge=1, description="Failed retrievals of one study before it is set aside (on the admin page)."
     )
 
     def reporter_options(self) -> dict[str, Any]:

@@ -10,6 +10,12 @@ set aside as failed, with its error, and its image marked failed, never blocking
 A result is stored in the same transaction that marks the job done, and only while the worker
 still holds the lease (:func:`finish_job`), so every image is read into the database at most
 once per job, and at least once while attempts remain.
+
+Study completion: an instance received over the network is queued with ``quiet_s``, the time its
+study must go without a new instance before it is read. Its job, and every queued job of the same
+study, is held back until then (``not_before``); each new instance pushes that time forward, so a
+study sent as a burst is read once the burst is over. :func:`next_due_in` tells an idle worker
+how long to sleep until a held-back job comes due.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from januscxr.errors import ConflictError
 from januscxr.storage.studies import get_image, pending_images, record_ai_failure
-from januscxr.storage.tables import Image, Job, JobState, utcnow
+from januscxr.storage.tables import Image, Job, JobState, Study, utcnow
+from januscxr.storage.users import as_utc
 
 DEFAULT_LEASE_S = 300.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -54,22 +61,55 @@ class FailedJob(NamedTuple):
     updated_at: datetime
 
 
-def enqueue_job(session: Session, image_id: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+def enqueue_job(
+    session: Session, image_id: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, quiet_s: float = 0.0
+) -> None:
     """Queue ``image_id`` for reading; a job already queued or running is left as it is, a
-    finished or failed one is queued again with its attempts reset."""
+    finished or failed one is queued again with its attempts reset.
+
+    With ``quiet_s`` > 0 the image's study is read only after ``quiet_s`` seconds without a new
+    instance: this job and the study's other queued jobs are held back until then."""
+    if quiet_s > 0:
+        _lock_study(session, image_id)  # before reading the clock: a study's instances push in arrival order
     now = utcnow()
+    not_before = now + timedelta(seconds=quiet_s) if quiet_s > 0 else None
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     again = {"state": JobState.QUEUED.value, "attempts": 0, "max_attempts": max_attempts, "updated_at": now}
     statement = (
         insert(Job)
-        .values(image_id=image_id, created_at=now, **again)
+        .values(image_id=image_id, created_at=now, not_before=not_before, **again)
         .on_conflict_do_update(
             index_elements=[Job.image_id],
-            set_={**again, "lease_expires_at": None, "leased_by": None, "last_error": None},
+            set_={**again, "not_before": not_before, "lease_expires_at": None, "leased_by": None, "last_error": None},
             where=Job.__table__.c.state.not_in(ACTIVE),
         )
     )
+    if not_before is not None:
+        hold_study_jobs(session, image_id, until=not_before)
     session.execute(statement)
+
+
+def hold_study_jobs(session: Session, image_id: int, *, until: datetime) -> int:
+    """Hold back every queued job of ``image_id``'s study until ``until`` (never bringing one
+    forward); how many were pushed. Running jobs are not stopped: a late instance is read again."""
+    study_id = _lock_study(session, image_id)
+    study_images = select(Image.id).where(Image.study_id == study_id)
+    earlier = or_(Job.not_before.is_(None), Job.not_before < until)
+    statement = (
+        update(Job)
+        .where(Job.state == JobState.QUEUED.value, Job.image_id.in_(study_images), earlier)
+        .values(not_before=until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def _lock_study(session: Session, image_id: int) -> int | None:
+    """Lock the study of ``image_id``; its id. One instance of a study at a time (a row lock on
+    PostgreSQL; SQLite's write lock already is): two arriving together never deadlock on each other's jobs."""
+    study_id = session.scalar(select(Image.study_id).where(Image.id == image_id))
+    session.scalar(select(Study.id).where(Study.id == study_id).with_for_update())
+    return study_id
 
 
 def enqueue_pending(session: Session, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[int]:
@@ -83,12 +123,22 @@ def enqueue_pending(session: Session, *, max_attempts: int = DEFAULT_MAX_ATTEMPT
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
     expired = and_(Job.state == JobState.RUNNING.value, Job.lease_expires_at < now)
-    return or_(Job.state == JobState.QUEUED.value, expired)
+    due = and_(Job.state == JobState.QUEUED.value, or_(Job.not_before.is_(None), Job.not_before <= now))
+    return or_(due, expired)
 
 
 def has_claimable_job(session: Session) -> bool:
     """Whether a claim would find work (a cheap read before a write transaction)."""
     return session.scalar(select(Job.id).where(_claimable(utcnow())).limit(1)) is not None
+
+
+def next_due_in(session: Session) -> float | None:
+    """Seconds until the first held-back queued job comes due (0 when one already is); None when none waits."""
+    now = utcnow()
+    first = session.scalar(select(func.min(Job.not_before)).where(Job.state == JobState.QUEUED.value))
+    if first is None:
+        return None
+    return max((as_utc(first) - now).total_seconds(), 0.0)
 
 
 def claim_job(session: Session, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> ClaimedJob | None:

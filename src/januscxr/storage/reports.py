@@ -9,6 +9,7 @@ version by :func:`keep_conflicting_text`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -83,6 +84,50 @@ def _fill_from_ai(session: Session, report: Report, ai_result: AiResult) -> Repo
     _update_matching(session, report.id, 1, values=values)
     _add_version(session, report.id, "ai_draft", text, author=None)
     return get_report_by_id(session, report.id)
+
+
+class DraftChange(StrEnum):
+    """What a new AI result did to its study's clinical report (:func:`take_ai_result`)."""
+
+    CREATED = "created"  # the study's first AI draft (or the text of a report opened before it)
+    UNCHANGED = "unchanged"  # an instance received before the draft was ready: the draft stays the first read's
+    REPLACED = "replaced"  # a late instance, no reader had saved or signed: the draft is now this read's
+    KEPT_EDITED = "kept_edited"  # a late instance after a reader saved or signed: their text stays
+
+
+def take_ai_result(session: Session, study: Study, ai_result: AiResult, *, late: bool) -> tuple[Report, DraftChange]:
+    """The clinical report after ``ai_result`` was stored, and what became of its text.
+
+    The first AI result makes the draft. A ``late`` instance (received after the study's AI read
+    was ready: :func:`~januscxr.storage.studies.is_late_instance`) replaces the AI draft, as a new
+    ``ai_draft`` version, only while no reader has saved or signed the report; otherwise the
+    reader's text stays and the result is kept beside it. Other results leave the draft as it is.
+    """
+    report = find_report(session, study.id)
+    if report is None or is_untouched_and_empty(report):
+        return ensure_report(session, study, ai_result), DraftChange.CREATED
+    if not late:
+        return report, DraftChange.UNCHANGED
+    if is_edited(session, report):
+        return report, DraftChange.KEPT_EDITED
+    text = ReportText(ai_result.draft_findings, ai_result.draft_impression)
+    values = {"findings": text.findings, "impression": text.impression, "ai_result_id": ai_result.id}
+    try:
+        _update_matching(session, report.id, report.revision, values=values, statuses=(ReportStatus.DRAFT.value,))
+    except (ConflictError, ReportStateError):  # a reader saved or signed since it was read (PostgreSQL)
+        return get_report_by_id(session, report.id), DraftChange.KEPT_EDITED
+    _add_version(session, report.id, "ai_draft", text, author=None)
+    return get_report_by_id(session, report.id), DraftChange.REPLACED
+
+
+def is_edited(session: Session, report: Report) -> bool:
+    """Whether a reader has saved or signed the report: it is no longer a draft, or a version has an author."""
+    if report.status != ReportStatus.DRAFT.value:
+        return True
+    authored = select(ReportVersion.id).where(
+        ReportVersion.report_id == report.id, ReportVersion.author_id.is_not(None)
+    )
+    return session.scalar(authored.limit(1)) is not None
 
 
 def find_report(session: Session, study_id: int, *, reader_key: int = CLINICAL) -> Report | None:

@@ -26,6 +26,7 @@ from januscxr.storage.tables import (
     Study,
     utcnow,
 )
+from januscxr.storage.users import as_utc
 from januscxr.types import Discordance, DraftReport, Prediction
 
 MAX_SEARCH_TERMS = 5
@@ -138,6 +139,7 @@ def add_image(
     original_name: str | None = None,
     content_sha256: str | None = None,
 ) -> Image:
+    now = utcnow()
     image = Image(
         study_id=study.id,
         sop_instance_uid=sop_instance_uid,
@@ -145,8 +147,10 @@ def add_image(
         view_position=view_position,
         original_name=original_name,
         content_sha256=content_sha256,
+        created_at=now,
     )
     session.add(image)
+    study.last_received_at = now
     study.ai_status = AiStatus.PENDING.value
     study.n_images = (study.n_images or 0) + 1
     session.flush()
@@ -226,9 +230,17 @@ def record_ai_result(
 
 
 def _mark_ai_ready(study: Study) -> None:
-    """The first time the study has an AI outcome (a result, a failure or a refusal): when the draft was ready."""
-    if study.ai_ready_at is None:
+    """The study's first AI outcome (a result, a failure or a refusal) since its newest instance
+    arrived: when the draft was ready. A late instance's read moves it on; the study's other reads do not."""
+    ready, newest = study.ai_ready_at, study.last_received_at
+    if ready is None or (newest is not None and as_utc(ready) < as_utc(newest)):
         study.ai_ready_at = utcnow()
+
+
+def is_late_instance(image: Image) -> bool:
+    """Whether ``image`` arrived after its study's AI read was ready (call before storing its own read)."""
+    ready = image.study.ai_ready_at
+    return ready is not None and as_utc(image.created_at) > as_utc(ready)
 
 
 def record_ai_failure(session: Session, image: Image, message: str, *, status: AiStatus = AiStatus.FAILED) -> None:

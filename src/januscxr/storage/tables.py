@@ -123,8 +123,10 @@ class Study(Base):
     study_time: Mapped[str | None] = mapped_column(String(16))  # DICOM TM, HHMMSS.FFFFFF
     study_description: Mapped[str | None] = mapped_column(String(64))  # DICOM LO; an upload's file name
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_received_at: Mapped[datetime | None]  # its newest instance arrived (storage.studies.add_image)
     source: Mapped[str | None] = mapped_column(String(80))  # upload, watch, dicom:<calling AE>
-    ai_ready_at: Mapped[datetime | None]  # the first AI result stored, or the AI failed or refused
+    # the first AI outcome (result, failure, refusal) stored after last_received_at: the draft was ready
+    ai_ready_at: Mapped[datetime | None]
     ai_status: Mapped[str] = mapped_column(String(16), default=AiStatus.PENDING.value)
     priority: Mapped[int] = mapped_column(Integer, default=Priority.PENDING.value)
     top_finding: Mapped[str | None] = mapped_column(String(64))
@@ -170,7 +172,47 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     lease_expires_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # not claimed earlier: its study is still arriving (study_quiet_s)
     leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DicomwebServer(Base):
+    """A DICOMweb server polled for studies (storage.dicomweb): its QIDO cursor and how polls went."""
+
+    __tablename__ = "dicomweb_servers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor_study_date: Mapped[str | None] = mapped_column(String(8))  # newest StudyDate seen, YYYYMMDD
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed polls
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime | None]
+
+
+class DicomwebStudy(Base):
+    """A study found on a DICOMweb server, claimed with a lease before it is retrieved (JobState),
+    so that no study is retrieved twice by one poller after a restart, or by two at once."""
+
+    __tablename__ = "dicomweb_studies"
+    __table_args__ = (
+        UniqueConstraint("server_name", "study_instance_uid", name="uq_dicomweb_studies_server_uid"),
+        Index("ix_dicomweb_studies_claim", "server_name", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_name: Mapped[str] = mapped_column(ForeignKey("dicomweb_servers.name", ondelete="CASCADE"))
+    study_instance_uid: Mapped[str] = mapped_column(String(64))
+    study_date: Mapped[str | None] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    next_try_at: Mapped[datetime | None]  # a failed retrieval is retried after a backoff
+    instances: Mapped[int] = mapped_column(Integer, default=0)  # instances handed to ingest
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
