@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from januscxr.cli import dicom, evaluate, label, models, read, serve, train, users, worker
+from januscxr.cli import dicom, evaluate, export, label, models, read, serve, train, users, worker
 from januscxr.errors import JanusCxrError, exit_code_for
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(models.app, name="models")
 app.add_typer(train.app, name="train")
 app.add_typer(dicom.app, name="dicom")
+app.command("export")(export.export_command)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
