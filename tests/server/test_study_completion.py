@@ -23,7 +23,7 @@ from januscxr.server.datafolder import prepare_data_dir
 from januscxr.server.inference import InferencePool
 from januscxr.server.services import DicomIngest
 from januscxr.server.settings import Settings
-from januscxr.storage import reports
+from januscxr.storage import reports, studies
 from januscxr.storage.database import Database, open_database
 from januscxr.storage.tables import AiResult, AuditEvent, Image, Job, Study, User
 from januscxr.storage.users import add_user, as_utc
@@ -153,6 +153,11 @@ def test_a_late_instance_is_read_and_replaces_a_draft_nobody_edited(reception: R
     assert ready_before is not None and study.ai_ready_at is not None and study.last_received_at is not None
     assert _seconds(ready_before, study.ai_ready_at) > 0  # the late instance's read is the new ready time
     assert _seconds(study.last_received_at, study.ai_ready_at) >= QUIET_S
+    with reception.db.read() as session:
+        (row,) = [r for r in studies.worklist(session, studies.WorklistQuery()) if r.study_id == study_id]
+    # the worklist's receipt-to-draft time counts from the late instance, not from the study's first one
+    assert row.last_received_at is not None and row.ai_ready_at is not None
+    assert _seconds(row.last_received_at, row.ai_ready_at) < _seconds(row.received_at, row.ai_ready_at)
 
 
 @pytest.mark.parametrize("action", ["save", "sign"])

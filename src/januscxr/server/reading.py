@@ -127,7 +127,7 @@ def _worklist_item(row: studies.WorklistRow, now: datetime, *, hide_ai: bool) ->
         "study_description": row.study_description,
         "received_at": row.received_at,
         "waiting_min": round((now - row.received_at).total_seconds() / 60.0, 1),
-        "ready_s": None if hide_ai or row.ai_ready_at is None else _seconds(row.received_at, row.ai_ready_at),
+        "ready_s": None if hide_ai else _ready_s(row),
         "ai_status": "hidden" if hide_ai else row.ai_status,
         "priority": "hidden" if hide_ai else _priority_name(row),
         "ai_error": None if hide_ai else describe_stored(row.ai_error),
@@ -144,6 +144,13 @@ def study_time(value: str | None) -> str | None:
     if digits.isdigit() and len(digits) in (2, 4, 6):
         return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2)) if len(digits) > 2 else f"{digits}:00"
     return value or None
+
+
+def _ready_s(row: studies.WorklistRow) -> float | None:
+    """Receipt to AI outcome, from the study's newest instance (a late instance restarts the clock)."""
+    if row.ai_ready_at is None:
+        return None
+    return _seconds(row.last_received_at or row.received_at, row.ai_ready_at)
 
 
 def _seconds(start: datetime, end: datetime) -> float:

@@ -42,10 +42,15 @@ class WorklistItemPublic(StudyHeaderPublic):
     received_at: datetime
     waiting_min: float
     study_time: str | None = Field(default=None, description="HH:MM:SS, from DICOM Study Time.")
-    source: str | None = Field(default=None, description='"upload", "watch", or "dicom:<calling AE title>".')
+    source: str | None = Field(
+        default=None, description='"upload", "watch", "dicom:<calling AE title>" or "dicomweb:<server name>".'
+    )
     ready_s: float | None = Field(
         default=None,
-        description="Seconds from receipt to the AI outcome (draft, failure or refusal); None while pending or hidden.",
+        description=(
+            "Seconds from receipt of the study's newest instance to the AI outcome (draft, failure or"
+            " refusal); None while pending or hidden."
+        ),
     )
     ai_status: str = Field(description="pending, done, failed (the image could not be read), refused, or hidden")
     priority: Literal["critical", "failed", "refused", "flagged", "routine", "pending", "hidden"]

@@ -106,6 +106,7 @@ class WorklistRow(NamedTuple):
     study_time: str | None
     source: str | None
     ai_ready_at: datetime | None
+    last_received_at: datetime | None  # the newest instance: receipt-to-draft counts from here
 
 
 def add_study(session: Session, attributes: StudyAttributes) -> tuple[Study, bool]:
@@ -339,6 +340,7 @@ def worklist(session: Session, query: WorklistQuery) -> list[WorklistRow]:
         Study.study_time,
         Study.source,
         Study.ai_ready_at,
+        Study.last_received_at,
     )
     stmt = select(*columns).where(Study.report_status.in_([s.value for s in statuses]))
     if query.search and (condition := _search(query.search)) is not None:
