@@ -59,10 +59,10 @@ def write_data(folder: Path, count: int) -> Path:
 
 def run_variant(args: argparse.Namespace, checkpoint: Path, manifest: Path, *, checkpointing: bool) -> dict[str, Any]:
     from januscxr.models.janus import load_janus
-    from januscxr.training.reporter_manifest import read_report_manifest
+    from januscxr.training.reporter_manifest import read_training_manifest
     from januscxr.training.reporter_trainer import ReporterTrainConfig, ReporterTrainer
 
-    examples = read_report_manifest(manifest).examples
+    examples = read_training_manifest(manifest).examples
     config = ReporterTrainConfig(
         rank=args.rank,
         alpha=2 * args.rank,

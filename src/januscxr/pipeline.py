@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from januscxr.consistency import find_discordances
-from januscxr.errors import JanusCxrError, NotChestRadiographError, UnknownModelError
+from januscxr.errors import JanusCxrError, NotChestRadiographError
 from januscxr.io import read_image
 from januscxr.models.base import Classifier, Gate, Reporter
 from januscxr.models.experts import load_experts
-from januscxr.models.registry import DEFAULT_CLASSIFIER, DEFAULT_GATE, load_gate, reporter_specs
+from januscxr.models.registry import DEFAULT_CLASSIFIER, DEFAULT_GATE, find_reporter_spec, load_gate
 from januscxr.report import FindingsComposer
 from januscxr.report.compose import REPORTER_NAME
 from januscxr.types import Image, Prediction, ReadResult
@@ -67,23 +67,22 @@ def load_reporter(
     precision: str = "auto",
     **options: Any,
 ) -> Reporter:
-    """A reporter by name: the bundled composer, or a registered Janus model from ``models_dir``.
+    """A reporter by name: the bundled composer, a published Janus model, or one trained into ``models_dir``.
 
-    Janus weights load from ``<models_dir>/<name>`` (see :mod:`januscxr.models.hub`); ``options``
-    go to :class:`~januscxr.report.vlm.VlmReporter` (``max_new_tokens``, ``on_text``, ...).
+    Janus weights load from ``<models_dir>/<name>`` (see :mod:`januscxr.models.hub`); a reporter
+    trained by ``januscxr train reporter`` is found there by its ``januscxr-reporter.json``
+    (:func:`~januscxr.models.registry.find_reporter_spec`). ``options`` go to
+    :class:`~januscxr.report.vlm.VlmReporter` (``max_new_tokens``, ``on_text``, ...).
     Missing weights raise a :class:`~januscxr.errors.WeightsNotFoundError` that says how to get them.
     """
     if name == REPORTER_NAME:
         return FindingsComposer()
-    specs = {spec.model_id: spec for spec in reporter_specs()}
-    if name not in specs:
-        known = ", ".join([REPORTER_NAME, *sorted(specs)])
-        raise UnknownModelError(f"no reporter named {name!r}; registered: {known}")
+    spec = find_reporter_spec(name, models_dir)
     from januscxr.models.hub import require_weights
     from januscxr.models.janus import load_janus
     from januscxr.report.vlm import VlmReporter
 
-    folder = require_weights(specs[name], models_dir)
+    folder = require_weights(spec, models_dir)
     backend = load_janus(folder, device=device, precision=precision, name=name)
     return VlmReporter(backend, name=name, **options)
 

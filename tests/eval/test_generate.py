@@ -17,7 +17,7 @@ from januscxr.cli.evaluate import app
 from januscxr.errors import ManifestError
 from januscxr.eval.generate import DRAFTS_FILE, generate_drafts, read_drafts, run_generate
 from januscxr.eval.generate_compare import compare_runs
-from januscxr.eval.generate_manifest import read_report_manifest
+from januscxr.eval.report_manifest import read_report_manifest
 from januscxr.labels import Finding
 from januscxr.report import FindingsComposer
 from januscxr.types import DraftReport, FindingResult, Image
@@ -162,10 +162,17 @@ def test_a_rerun_with_another_reporter_into_the_same_folder_is_refused(tmp_path:
     [
         ("empty-image.csv", "image,report\na.png,No effusion.\n,Clear lungs.\n", r"line 3, column 'image' is empty"),
         ("repeat.csv", "id,image,report\ns1,a.png,Clear.\ns1,b.png,Clear.\n", r"line 3 repeats id 's1' of line 2"),
-        ("no-report.csv", "image,patient_id\na.png,p1\n", r"no reference report column"),
-        ("no-image.csv", "report\nClear.\n", r"no image column"),
+        (
+            "no-report.csv",
+            "image,patient_id\na.png,p1\n",
+            r"missing column\(s\) report \(text\) or findings/impression",
+        ),
+        ("no-image.csv", "report\nClear.\n", r"missing column\(s\) image \(image_path, path\)"),
         ("broken.jsonl", '{"image": "a.png", "report": "Clear."}\n{"image": "b.png", \n', r"line 2 is not JSON"),
         ("missing.jsonl", '{"image": "a.png", "report": "Clear."}\n{"report": "Clear."}\n', r"line 2, column 'image'"),
+        ("split.csv", "image,report,split\na.png,Clear.,holdout\n", r"line 2, split 'holdout'; expected train"),
+        ("extra.csv", "image,report\na.png,Clear.,cut, here\n", r"line 2 has 4 cells, more than the 2 header"),
+        ("quoted.csv", 'image,report\na.png,"Clear\nlungs."\n,Clear.\n', r"line 4, column 'image' is empty"),
     ],
 )
 def test_a_malformed_manifest_names_the_row(tmp_path: Path, name: str, text: str, message: str) -> None:

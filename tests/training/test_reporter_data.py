@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import gzip
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from januscxr.errors import ManifestError
+from januscxr.eval.report_manifest import read_report_manifest as read_eval_manifest
+from januscxr.eval.report_manifest import report_sections
 from januscxr.labels import Finding
 from januscxr.report.prompt import build_prompt
 from januscxr.training.report_sources import chexpert_plus_rows, mimic_cxr_rows
-from januscxr.training.report_text import answer_from_report, clean_section, extract_sections
+from januscxr.training.report_text import answer_from_report, clean_section
 from januscxr.training.reporter_data import IGNORE_INDEX, collate, encode_example, expert_hint, keeps_hint
 from januscxr.training.reporter_manifest import (
     ReportExample,
-    read_report_manifest,
+    read_training_manifest,
     split_by_patient,
     write_report_manifest,
 )
@@ -41,7 +44,7 @@ MIMIC_REPORT = """                                 FINAL REPORT
 
 
 def test_sections_are_extracted_cleaned_and_placeholder_sentences_dropped() -> None:
-    findings, impression = extract_sections(MIMIC_REPORT)
+    findings, impression = report_sections(MIMIC_REPORT)
     assert "INDICATION" not in findings and "cough" not in findings
     assert clean_section(findings) == "There is a small right pleural effusion. The heart size is normal."
     assert clean_section(impression) == "Small right pleural effusion."
@@ -68,40 +71,64 @@ def test_bad_rows_are_reported_by_row_and_skipped_with_a_count(
         encoding="utf-8",
     )
     with caplog.at_level(logging.WARNING):
-        read = read_report_manifest(manifest)
-    assert [e.row for e in read.examples] == [1]
-    assert [(s.row, s.reason.split()[0]) for s in read.skipped] == [(2, "image"), (3, "empty"), (4, "empty")]
-    assert "row 2 skipped" in caplog.text and "3 of 4 rows skipped" in caplog.text
+        read = read_training_manifest(manifest)
+    assert [e.line for e in read.examples] == [2]  # file lines: the header is line 1
+    assert [(s.line, s.reason.split()[0]) for s in read.skipped] == [(3, "image"), (4, "empty"), (5, "empty")]
+    assert "line 3 skipped" in caplog.text and "3 of 4 rows skipped" in caplog.text
 
 
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
         ("m.csv", "image,report\na.png,Clear.\n", "missing column(s) patient_id"),
-        ("m.csv", "image,patient_id,report\na.png,p1,Clear.\na.png,,Clear.\n", "row 2 has an empty patient_id"),
-        ("m.csv", "image,patient_id,report,split\na.png,p1,Clear.,holdout\n", "row 1 has split 'holdout'"),
-        ("m.csv", "image,patient_id,report\na.png,p1,Clear.,extra\n", "row 1 has more cells"),
+        ("m.csv", "image,patient_id,report\na.png,p1,Clear.\na.png,,Clear.\n", "line 3, column 'patient_id' is empty"),
+        ("m.csv", "image,patient_id,report,split\na.png,p1,Clear.,holdout\n", "line 2, split 'holdout'"),
+        ("m.csv", "image,patient_id,report\na.png,p1,Clear.,extra\n", "line 2 has 4 cells, more than the 3"),
+        ("m.csv", 'image,patient_id,report\na.png,p1,"Clear\nlungs."\nb.png,,x\n', "line 4, column 'patient_id'"),
         (
             "m.jsonl",
-            '{"image": "a.png", "patient_id": "p", "report": "Clear."}\n{"image": \n',
-            "row 2 is not valid JSON",
+            '{"image": "a.png", "patient_id": "p", "report": "Clear."}\n\n{"image": \n',
+            "line 3 is not JSON",
         ),
     ],
 )
 def test_a_malformed_manifest_names_the_row(tmp_path: Path, name: str, text: str, expected: str) -> None:
     (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(ManifestError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        read_report_manifest(tmp_path / name, check_images=False)
+        read_training_manifest(tmp_path / name, check_images=False)
 
 
 def test_jsonl_and_csv_manifests_read_alike(tmp_path: Path) -> None:
     rows = [{"image": "a.png", "patient_id": "p1", "report": MIMIC_REPORT, "split": "validate"}]
     write_report_manifest(rows, tmp_path / "m.jsonl")
     write_report_manifest(rows, tmp_path / "m.csv")
-    from_json = read_report_manifest(tmp_path / "m.jsonl", check_images=False).examples
-    from_csv = read_report_manifest(tmp_path / "m.csv", check_images=False).examples
-    assert from_json == from_csv
+    from_json = read_training_manifest(tmp_path / "m.jsonl", check_images=False).examples
+    from_csv = read_training_manifest(tmp_path / "m.csv", check_images=False).examples
+    assert [(e.line, replace(e, line=0)) for e in from_json] == [(1, replace(from_csv[0], line=0))]
+    assert from_csv[0].line == 2  # a CSV's header is line 1, a JSONL file has none
     assert from_csv[0].split == "valid" and from_csv[0].answer.startswith("FINDINGS: There is a small")
+
+
+def test_training_and_eval_read_one_manifest_alike(tmp_path: Path) -> None:
+    """One reader: the same columns, aliases, sections and file-line numbers for both commands."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "Image,Subject_ID,Report,Split\n"
+        'a.png,p1,"INDICATION: cough.\nFINDINGS: Small effusion. Dr. ___ paged.\nIMPRESSION: Effusion.",validate\n'
+        "\n"
+        "b.png,p2,Clear lungs.,test\n",
+        encoding="utf-8",
+    )
+    rows = read_eval_manifest(manifest).rows
+    assert [(r.line, r.findings, r.impression, r.patient_id, r.split) for r in rows] == [
+        (2, "Small effusion. Dr. ___ paged.", "Effusion.", "p1", "valid"),  # eval scores references as given
+        (6, "Clear lungs.", "", "p2", "test"),
+    ]
+    examples = read_training_manifest(manifest, check_images=False).examples
+    assert [(e.line, e.patient_id, e.split, e.answer) for e in examples] == [
+        (2, "p1", "valid", "FINDINGS: Small effusion. IMPRESSION: Effusion."),  # training drops placeholder sentences
+        (6, "p2", "test", "FINDINGS: Clear lungs."),
+    ]
 
 
 def test_the_split_keeps_each_patient_in_one_side() -> None:
@@ -129,9 +156,10 @@ def test_mimic_cxr_jpg_layout(tmp_path: Path) -> None:
     rows = mimic_cxr_rows(jpg, reports)
     assert [(Path(r["image"]).name, r["split"]) for r in rows] == [("d1.jpg", "train"), ("d3.jpg", "validate")]
     write_report_manifest(rows, tmp_path / "m.csv")
-    read = read_report_manifest(tmp_path / "m.csv")
+    read = read_training_manifest(tmp_path / "m.csv")
     assert [(e.patient_id, e.split) for e in read.examples] == [("mimic:10000032", "train")]
-    assert [(s.row, s.reason.split()[0]) for s in read.skipped] == [(2, "empty")]  # its report file is missing
+    second = 2 + MIMIC_REPORT.count("\n") + 1  # the first row's quoted report spans lines 2 to 17
+    assert [(s.line, s.reason.split()[0]) for s in read.skipped] == [(second, "empty")]  # its report file is missing
 
 
 def test_chexpert_plus_layout(tmp_path: Path) -> None:
@@ -146,7 +174,7 @@ def test_chexpert_plus_layout(tmp_path: Path) -> None:
     write_png(tmp_path / "valid/patient2/study1/view1_frontal.jpg", 2)
     rows = chexpert_plus_rows(tmp_path)
     write_report_manifest(rows, tmp_path / "m.jsonl")
-    examples = read_report_manifest(tmp_path / "m.jsonl").examples
+    examples = read_training_manifest(tmp_path / "m.jsonl").examples
     assert [e.answer for e in examples] == [
         "FINDINGS: Clear lungs. IMPRESSION: 1. No acute disease.",
         "IMPRESSION: Small effusion.",
@@ -155,7 +183,7 @@ def test_chexpert_plus_layout(tmp_path: Path) -> None:
 
 
 def test_the_prompt_is_the_inference_prompt_and_labels_mask_it(tiny_janus, tmp_path: Path) -> None:
-    example = read_report_manifest(write_pairs(tmp_path)).examples[1]
+    example = read_training_manifest(write_pairs(tmp_path)).examples[1]
     hint = expert_hint(example.answer)
     assert hint == [Finding.PLEURAL_EFFUSION]
     encoded = encode_example(tiny_janus, example, hint)

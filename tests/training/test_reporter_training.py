@@ -15,7 +15,7 @@ from januscxr.models.janus import StopReason, load_janus
 from januscxr.report.prompt import build_prompt
 from januscxr.training import reporter_trainer
 from januscxr.training.reporter_data import answer_token_ids, expert_hint
-from januscxr.training.reporter_manifest import read_report_manifest
+from januscxr.training.reporter_manifest import read_training_manifest
 from januscxr.training.reporter_run import ReporterRun, resolve_base, train_reporter
 from januscxr.training.reporter_trainer import ReporterTrainConfig, ReporterTrainer
 from tests.training.reporter_fixtures import REPORTS, write_pairs
@@ -107,7 +107,7 @@ def _trainer(tiny_janus_dir: Path, manifest: Path, out: Path, **overrides: objec
         "progress": False,
     }
     config = ReporterTrainConfig(**(settings | overrides))  # type: ignore[arg-type]
-    examples = read_report_manifest(manifest).examples
+    examples = read_training_manifest(manifest).examples
     backend = load_janus(tiny_janus_dir, device="cpu", precision="float32")
     return ReporterTrainer(backend, examples[:4], examples[4:], config, out)
 
@@ -181,3 +181,44 @@ def test_the_cli_trains_stops_resumes_and_registers(tiny_janus_dir: Path, tmp_pa
     assert "epoch 2: train loss" in finished.output and (models / "tiny-cli" / "model.safetensors").is_file()
     published = CliRunner().invoke(app, [*command, "--name", "janus-pro-cxr-final"])  # the last --name wins
     assert published.exit_code != 0 and "published model's" in str(published.exception)
+
+
+def test_a_trained_reporter_loads_by_name_like_a_published_one(overfit_run: dict, write_cr, tmp_path: Path) -> None:
+    """`read`, `models list|card|verify` and `eval generate` find the export by its name alone."""
+    from typer.testing import CliRunner
+
+    from januscxr.cli.app import app
+
+    runner, models = CliRunner(), str(overfit_run["folder"] / "models")
+    janus = ["--device", "cpu", "--precision", "float32", "--max-new-tokens", "8", "--classifier", "fake-classifier"]
+    read = runner.invoke(app, ["read", "--reporter", "tiny-site", "--models-dir", models, *janus, str(write_cr())])
+    assert read.exit_code == 0, read.output
+    assert "draft by tiny-site, for a radiologist to review" in read.stdout
+
+    listed = runner.invoke(app, ["models", "list", "--dir", models])
+    assert listed.exit_code == 0 and listed.stderr == ""
+    entry = listed.stdout.split("tiny-site  (reporter, see card parameters)\n")[1].split("\n\n")[0]
+    assert f"{overfit_run['merged']} (trained here)" in entry and "| model id | `tiny-site`" in entry
+    card = runner.invoke(app, ["models", "card", "tiny-site", "--dir", models])
+    assert card.stdout.strip() == (Path(overfit_run["merged"]) / "MODEL_CARD.md").read_text().strip()
+    verified = runner.invoke(app, ["models", "verify", "tiny-site", "--dir", models])
+    assert verified.exit_code == 0 and "files match their sha256" in verified.stdout, verified.output
+
+    manifest = tmp_path / "test.csv"
+    folder = overfit_run["folder"]
+    manifest.write_text(f"image,report\n{folder / 'img0.png'},{REPORTS[0]}\n{folder / 'img1.png'},{REPORTS[1]}\n")
+    command = [
+        "eval",
+        "generate",
+        "--reporter",
+        "tiny-site",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    command += ["--models-dir", models, *janus, "--gate", "fake-gate", "--metrics", "BLEU_1,ROUGE_L"]
+    scored = runner.invoke(app, command)
+    assert scored.exit_code == 0, scored.output
+    drafts = [json.loads(line) for line in (tmp_path / "run" / "drafts.jsonl").read_text().splitlines()]
+    assert len(drafts) == 2 and {d["reporter"] for d in drafts} == {"tiny-site"}

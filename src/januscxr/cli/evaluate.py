@@ -184,7 +184,7 @@ def generate_command(
 ) -> None:
     """Draft every manifest image with a reporter (resumable), then score the drafts."""
     from januscxr.eval.generate import run_generate
-    from januscxr.eval.generate_manifest import read_report_manifest
+    from januscxr.eval.report_manifest import read_report_manifest
     from januscxr.io import pixel_limit
     from januscxr.models.registry import DEFAULT_CLASSIFIER
     from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter

@@ -8,19 +8,20 @@ from typing import Annotated
 import typer
 
 from januscxr.errors import UnknownModelError
-from januscxr.models.base import ClassifierSpec, GateSpec
+from januscxr.models.base import ClassifierSpec, GateSpec, ReporterSpec
 from januscxr.models.registry import (
+    COMPOSER_NAME,
+    LOCAL_HUB,
     classifier_specs,
+    find_reporter_spec,
     gate_specs,
     get_reporter_spec,
+    local_reporter_specs,
     model_card_text,
     read_model_card,
     reporter_card_text,
     reporter_specs,
 )
-
-# The bundled composer's name (januscxr.report.compose.REPORTER_NAME, not imported: it pulls in the report layer).
-COMPOSER = "findings-composer"
 
 app = typer.Typer(help="Registered models, their cards and weights.", no_args_is_help=True)
 
@@ -59,34 +60,42 @@ def list_command(models_dir: ModelsDir = None) -> None:
             for line in _card_summary(card):
                 typer.echo(f"      {line}")
         typer.echo("")
-    typer.echo(f"{COMPOSER}  (reporter, bundled): drafts from the classifier's findings alone")
-    typer.echo(f"    card: januscxr models card {COMPOSER}\n")
-    for reporter in reporter_specs():
-        revision = reporter.revision or "revision not pinned"
+    typer.echo(f"{COMPOSER_NAME}  (reporter, bundled): drafts from the classifier's findings alone")
+    typer.echo(f"    card: januscxr models card {COMPOSER_NAME}\n")
+    local = local_reporter_specs(models_dir)
+    for reporter in [*reporter_specs(), *local.specs]:
         typer.echo(f"{reporter.model_id}  (reporter, {reporter.parameters} parameters)")
         typer.echo(f"    {reporter.description}")
-        typer.echo(f"    weights: https://huggingface.co/{reporter.hub_repo} ({revision}); `januscxr models pull`")
+        typer.echo(f"    weights: {_reporter_weights(reporter, models_dir)}")
         typer.echo(f"    card: januscxr models card {reporter.model_id}")
+        if reporter.hub_repo == LOCAL_HUB:
+            for line in _card_summary(reporter_card_text(reporter)):
+                typer.echo(f"      {line}")
         typer.echo("")
+    for problem in local.problems:
+        typer.echo(f"error: {problem}", err=True)
 
 
 @app.command("card")
-def card_command(name: Annotated[str, typer.Argument(help="Model id, as `januscxr models list` shows it.")]) -> None:
-    """Print a model's card: classifiers, the gate and reporters alike."""
-    typer.echo(model_card(name))
+def card_command(
+    name: Annotated[str, typer.Argument(help="Model id, as `januscxr models list` shows it.")],
+    models_dir: ModelsDir = None,
+) -> None:
+    """Print a model's card: classifiers, the gate and reporters alike, trained ones included."""
+    typer.echo(model_card(name, models_dir))
 
 
-def model_card(name: str) -> str:
-    """The card of any registered model, or UnknownModelError naming every model."""
+def model_card(name: str, models_dir: Path | None = None) -> str:
+    """The card of any registered or trained model, or UnknownModelError naming every model."""
     specs = {s.model_id: s for s in _bundled_specs()}
     if name in specs:
         return model_card_text(specs[name]) or f"{name}: {specs[name].description} (no model card)"
-    if name == COMPOSER:
-        return read_model_card(f"docs/model_cards/{COMPOSER}.md") or f"{COMPOSER} has no model card"
-    reporters = {s.model_id: s for s in reporter_specs()}
+    if name == COMPOSER_NAME:
+        return read_model_card(f"docs/model_cards/{COMPOSER_NAME}.md") or f"{COMPOSER_NAME} has no model card"
+    reporters = {s.model_id: s for s in [*reporter_specs(), *local_reporter_specs(models_dir).specs]}
     if name in reporters:
         return reporter_card_text(reporters[name])
-    listed = [n for n, s in specs.items() if not s.test_double] + [COMPOSER, *reporters]
+    listed = [n for n, s in specs.items() if not s.test_double] + [COMPOSER_NAME, *reporters]
     raise UnknownModelError(f"no model named {name!r}; expected one of: {', '.join(listed)}")
 
 
@@ -107,7 +116,7 @@ def pull_command(
 
 @app.command("verify")
 def verify_command(
-    name: Annotated[str, typer.Argument(help="Registered reporter.")],
+    name: Annotated[str, typer.Argument(help="Registered reporter, or one trained into the models folder.")],
     models_dir: ModelsDir = None,
     record: Annotated[
         bool, typer.Option("--record", help="Record the files' sha256 now (after copying weights by hand).")
@@ -116,7 +125,7 @@ def verify_command(
     """Check a reporter's files against the sha256 recorded when they were pulled."""
     from januscxr.models.hub import require_weights, verify_weights_folder, write_manifest
 
-    spec = get_reporter_spec(name)
+    spec = find_reporter_spec(name, models_dir)
     if record:
         manifest = write_manifest(require_weights(spec, models_dir), spec, spec.revision)
     else:
@@ -216,6 +225,16 @@ def calibrate_command(
 
 def _bundled_specs() -> list[ClassifierSpec | GateSpec]:
     return [*classifier_specs(), *gate_specs()]
+
+
+def _reporter_weights(spec: ReporterSpec, models_dir: Path | None) -> str:
+    """Where a reporter's weights come from: its hub repository, or the folder it was trained into."""
+    if spec.hub_repo == LOCAL_HUB:
+        from januscxr.models.expert_store import models_root
+
+        return f"{models_root(models_dir) / spec.model_id} (trained here); `januscxr models verify {spec.model_id}`"
+    revision = spec.revision or "revision not pinned"
+    return f"https://huggingface.co/{spec.hub_repo} ({revision}); `januscxr models pull`"
 
 
 def _card_summary(card: str) -> list[str]:

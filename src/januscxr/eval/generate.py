@@ -24,8 +24,8 @@ from typing import Any
 
 from januscxr.errors import EvaluationInputError, JanusCxrError
 from januscxr.eval.clinical import CHEXPERT_5, UncertainPolicy, clinical_efficacy, label_reports
-from januscxr.eval.generate_manifest import ManifestRow, ReportManifest, SkippedRow
-from januscxr.eval.runs import ProgressFactory, _no_progress, _write
+from januscxr.eval.report_manifest import ManifestRow, ReportManifest, SkippedRow
+from januscxr.eval.runs import ProgressFactory, no_progress, write_outputs
 from januscxr.eval.text import TEXT_METRICS, score_reports
 from januscxr.eval.tokenization import Tokenization
 from januscxr.labels import CHEXPERT_14
@@ -99,14 +99,14 @@ def generate_drafts(
     batch_size: int = 4,
     require_frontal: bool = True,
     run_info: Mapping[str, object] | None = None,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> GenerationSummary:
     """Draft every manifest row not yet in ``out/drafts.jsonl``, appending each batch as it is done.
 
     Parameters
     ----------
     manifest : ReportManifest
-        From :func:`~januscxr.eval.generate_manifest.read_report_manifest`.
+        From :func:`~januscxr.eval.report_manifest.read_report_manifest`.
     out : Path
         The run folder (created when missing).
     reporter, classifier, gate
@@ -242,7 +242,7 @@ def score_drafts(
     tokenization: str | Tokenization = Tokenization.R2GEN,
     uncertain: str | UncertainPolicy = UncertainPolicy.NEGATIVE,
     metrics: Sequence[str] = TEXT_METRICS,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, Any]:
     """Text metrics (those in ``metrics``) and clinical efficacy (CheXpert 14 and 5) of drafts against their references.
 
@@ -294,7 +294,7 @@ def run_generate(
     uncertain: str | UncertainPolicy = UncertainPolicy.NEGATIVE,
     metrics: Sequence[str] = TEXT_METRICS,
     sample: int = 10,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     **drafting: Any,
 ) -> dict[str, Any]:
     """Draft what is missing (:func:`generate_drafts`, taking ``drafting``), score, write the pages.
@@ -340,7 +340,7 @@ def write_scores(
     from januscxr.eval.generate_pages import render_html, render_markdown, sample_rows
 
     rows = sample_rows(records, result["text_metrics"], result["section"], size=sample, seed=seed)
-    data = _write(result, out / "scores.json", render_markdown(result, rows), out / "scores.md")
+    data = write_outputs(result, out / "scores.json", render_markdown(result, rows), out / "scores.md")
     (out / "scores.html").write_text(render_html(result, rows), encoding="utf-8")
     return data
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from januscxr.errors import EvaluationInputError
 from januscxr.eval.clinical import CHEXPERT_5, UncertainPolicy, binarize_labels, label_reports
 from januscxr.eval.generate import DraftRecord, Section, read_drafts, read_run_info
-from januscxr.eval.text import TEXT_METRICS, _tokenized_corpus, score_reports
+from januscxr.eval.text import TEXT_METRICS, score_reports, tokenized_corpus
 from januscxr.eval.tokenization import Tokenization
 from januscxr.labels import CHEXPERT_14
 
@@ -194,7 +194,7 @@ def _bleu_statistics(drafts: dict[str, str], references: dict[str, str], mode: T
     from pycocoevalcap.bleu.bleu_scorer import BleuScorer  # type: ignore[import-untyped]
 
     ids = list(drafts)
-    res, gts = _tokenized_corpus(ids, drafts, references, mode)
+    res, gts = tokenized_corpus(ids, drafts, references, mode)
     scorer = BleuScorer(n=4)
     for i in ids:
         scorer += (res[i][0], gts[i])
@@ -276,10 +276,12 @@ def _paired_bootstrap(
 
 def write_comparison(comparison: RunComparison, out: Path) -> dict[str, Any]:
     """Write ``compare.json`` and ``compare.md`` into ``out``; return the JSON data."""
-    from januscxr.eval.runs import _write
+    from januscxr.eval.runs import write_outputs
 
     out.mkdir(parents=True, exist_ok=True)
-    return _write({"comparison": comparison}, out / "compare.json", render_comparison(comparison), out / "compare.md")
+    return write_outputs(
+        {"comparison": comparison}, out / "compare.json", render_comparison(comparison), out / "compare.md"
+    )
 
 
 def render_comparison(comparison: RunComparison) -> str:

@@ -57,7 +57,8 @@ class _NoProgress:
         return None
 
 
-def _no_progress(*, desc: str, total: int) -> Progress:
+def no_progress(*, desc: str, total: int) -> Progress:
+    """A progress factory that shows nothing (the default outside the CLI)."""
     return _NoProgress()
 
 
@@ -71,7 +72,7 @@ def run_reports(
     text_column: str = "report",
     uncertain: str = "negative",
     weights_dirs: Mapping[str, Path | None] | None = None,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, Any]:
     """Score generated reports (text metrics; clinical efficacy when januscxr.labeler exists).
 
@@ -111,7 +112,7 @@ def run_reports(
         "model_metrics": statuses,
         "figures": [f.name for f in figures],
     }
-    return _write(
+    return write_outputs(
         result,
         out / "reports.json",
         markdown.render_reports(scores, efficacy, unavailable, statuses),
@@ -132,7 +133,7 @@ def run_findings(
     level: float = 0.95,
     ece_bins: int = 10,
     id_column: str = "id",
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, Any]:
     """The per-finding table of a classifier's probabilities against 0/1 truth.
 
@@ -186,7 +187,7 @@ def run_findings(
         "notes": notes,
         "figures": [f.name for f in figures],
     }
-    return _write(result, out / "findings.json", markdown.render_findings(rows, notes), out / "findings.md")
+    return write_outputs(result, out / "findings.json", markdown.render_findings(rows, notes), out / "findings.md")
 
 
 def _aligned_tables(
@@ -229,7 +230,7 @@ def run_study(reads_csv: Path, out: Path, *, level: float = 0.95) -> dict[str, A
 
     figures = plot_reader_study(table.reads, analysis, out)
     result = {"analysis": analysis, "ignored_columns": table.ignored_columns, "figures": [f.name for f in figures]}
-    return _write(result, out / "study.json", markdown.render_study(analysis), out / "study.md")
+    return write_outputs(result, out / "study.json", markdown.render_study(analysis), out / "study.md")
 
 
 def write_synthetic_study(
@@ -259,7 +260,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _write(result: dict[str, Any], json_path: Path, text: str, markdown_path: Path) -> dict[str, Any]:
+def write_outputs(result: dict[str, Any], json_path: Path, text: str, markdown_path: Path) -> dict[str, Any]:
     """Write the JSON and Markdown outputs; return the JSON-ready result."""
     data: dict[str, Any] = to_jsonable(result)
     json_path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")

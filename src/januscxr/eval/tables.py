@@ -44,9 +44,9 @@ def read_report_texts(path: str | Path, *, id_column: str = "id", text_column: s
     """Report id -> text from a CSV or JSONL file; empty or repeated ids and empty texts are errors."""
     path = Path(path)
     if path.suffix.lower() in {".jsonl", ".ndjson"}:
-        rows = _read_jsonl(path)
+        rows = read_jsonl_rows(path)
     else:
-        columns, rows = _read_csv(path)
+        columns, rows = read_csv_rows(path)
         missing = [c for c in (id_column, text_column) if c not in columns]
         if missing:
             raise EvaluationInputError(
@@ -70,7 +70,7 @@ def read_report_texts(path: str | Path, *, id_column: str = "id", text_column: s
 def read_finding_table(path: str | Path, *, id_column: str = "id", truth: bool = False) -> FindingTable:
     """A probability table (``truth=False``) or a 0/1 truth table (``truth=True``) from a CSV file."""
     path = Path(path)
-    columns, rows = _read_csv(path)
+    columns, rows = read_csv_rows(path)
     if id_column not in columns:
         raise EvaluationInputError(
             f"{path}: missing column {id_column!r}; expected an id column and one column per finding"
@@ -137,19 +137,34 @@ def _value(raw: str | None, path: Path, line: int, column: str, truth: bool) -> 
     return value
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str | None]]]]:
-    """Header and (line number, row) pairs of a CSV file."""
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str | None]]]]:
+    """Header and (line number, row) pairs of a CSV file; blank lines are skipped.
+
+    A row's number is the file line it starts on (the header is line 1), also when a quoted cell
+    spans lines; a missing trailing cell reads as None, and a row with more cells than the header
+    is an error.
+    """
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = list(reader.fieldnames or [])
-            rows = [(reader.line_num, dict(row)) for row in reader]
+            reader = csv.reader(handle)
+            columns = next(reader, [])
+            rows: list[tuple[int, dict[str, str | None]]] = []
+            start = reader.line_num + 1
+            for cells in reader:
+                if len(cells) > len(columns) and any(cell.strip() for cell in cells[len(columns) :]):
+                    raise EvaluationInputError(
+                        f"{path}: line {start} has {len(cells)} cells, more than the {len(columns)} header columns; "
+                        "expected text holding commas in double quotes"
+                    )
+                if cells:
+                    rows.append((start, {name: cells[k] if k < len(cells) else None for k, name in enumerate(columns)}))
+                start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise EvaluationInputError(f"{path}: cannot read CSV ({error})") from error
     return columns, rows
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, str | None]]]:
+def read_jsonl_rows(path: Path) -> list[tuple[int, dict[str, str | None]]]:
     """(line number, object) pairs of a JSON Lines file; blank lines are skipped."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -82,7 +82,7 @@ def score_reports(
         raise EvaluationInputError(
             f"unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(TEXT_METRICS)}"
         )
-    res, gts = _tokenized_corpus(ids, predictions, references, mode)
+    res, gts = tokenized_corpus(ids, predictions, references, mode)
     corpus: dict[str, float] = {}
     per_report: dict[str, dict[str, float]] = {i: {} for i in ids}
     unavailable: dict[str, str] = {}
@@ -121,7 +121,7 @@ def _matching_ids(predictions: Mapping[str, str], references: Mapping[str, str |
     return list(predictions)
 
 
-def _tokenized_corpus(
+def tokenized_corpus(
     ids: list[str],
     predictions: Mapping[str, str],
     references: Mapping[str, str | Sequence[str]],

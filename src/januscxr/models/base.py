@@ -103,7 +103,9 @@ class ReporterSpec:
     ``hub_repo`` is the Hugging Face repository the weights come from and ``revision`` the
     commit they are pinned to (``None``: not pinned yet; ``pull`` records the commit it got).
     ``layout`` is ``"deepseek"`` for DeepSeek's original ``multi_modality`` checkpoints, which
-    ``januscxr models pull`` converts to the Hugging Face layout after downloading.
+    ``januscxr models pull`` converts to the Hugging Face layout after downloading. A reporter
+    fine-tuned here (``januscxr train reporter``) has ``hub_repo`` ``"local"``: its weights and card
+    are in its folder of the models directory.
     """
 
     model_id: str
@@ -114,3 +116,4 @@ class ReporterSpec:
     licence: str
     parameters: str
     based_on: str | None = None
+    model_card: str | None = None  # a reporter trained here: the path of the card written beside its weights

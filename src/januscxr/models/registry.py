@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
-from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
+from januscxr.errors import (
+    ChecksumMismatchError,
+    ConfigurationError,
+    JanusCxrError,
+    ModelError,
+    UnknownModelError,
+    WeightsNotFoundError,
+)
 from januscxr.labels import Finding
 from januscxr.models.base import Classifier, ClassifierSpec, Gate, GateSpec, ReporterSpec
+from januscxr.models.expert_store import models_root
 from januscxr.models.fake import FAKE_PROBABILITIES, build_fake_classifier, build_fake_gate
 from januscxr.models.published import PUBLISHED_EXPERTS, PublishedExpert
 from januscxr.models.weights_file import file_sha256
@@ -203,7 +214,9 @@ register_gate(
 
 
 def reporter_card_text(spec: ReporterSpec) -> str:
-    """A vision-language reporter's card, from what the registry knows (its weights are not shipped)."""
+    """A vision-language reporter's card: a trained reporter's own, else from what the registry knows."""
+    if spec.model_card is not None and Path(spec.model_card).is_file():
+        return Path(spec.model_card).read_text(encoding="utf-8")
     revision = spec.revision or "not pinned (`januscxr models pull` records the commit it downloads)"
     lines = [
         f"# Model card: {spec.model_id}",
@@ -238,6 +251,89 @@ def get_reporter_spec(name: str) -> ReporterSpec:
     except KeyError:
         known = ", ".join(sorted(_REPORTERS))
         raise UnknownModelError(f"no vision-language reporter named {name!r}; registered: {known}") from None
+
+
+# Reporters fine-tuned here: `januscxr train reporter` writes <models dir>/<name>/januscxr-reporter.json
+# beside the merged weights; these functions read it back so that the name loads like a published one.
+REPORTER_FILE = "januscxr-reporter.json"
+LOCAL_HUB = "local"
+COMPOSER_NAME = "findings-composer"  # januscxr.report.compose.REPORTER_NAME (the report layer sits above models)
+_LOCAL_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,62}")
+_LOCAL_FIELDS = ("model_id", "description", "licence", "parameters")
+
+
+class LocalReporters(NamedTuple):
+    """The reporters trained into a models folder, and one error per description that could not be used."""
+
+    specs: list[ReporterSpec]
+    problems: list[JanusCxrError]
+
+
+def check_reporter_name(name: str) -> str:
+    """A trained reporter's id: lower-case letters, digits, dots and dashes, no registered model's name."""
+    if not _LOCAL_NAME.fullmatch(name):
+        raise ConfigurationError(f"reporter name {name!r}; expected lower-case letters, digits, '.' and '-'")
+    if name in _REPORTERS or name == COMPOSER_NAME:
+        raise ConfigurationError(f"reporter name {name!r} is a published model's; expected a new name")
+    return name
+
+
+def read_local_reporter(path: Path) -> ReporterSpec:
+    """The spec a ``januscxr-reporter.json`` describes; a :class:`ModelError` naming the file if it is not one."""
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ModelError(f"{path}: not readable as JSON ({error}); expected a reporter description") from None
+    missing = [key for key in _LOCAL_FIELDS if not isinstance(entry, dict) or not isinstance(entry.get(key), str)]
+    if missing:
+        raise ModelError(
+            f"{path}: no text for {', '.join(missing)}; expected the reporter description `januscxr train reporter` writes"
+        )
+    if entry["model_id"] != path.parent.name or entry.get("layout", "hf") != "hf":
+        raise ModelError(
+            f"{path}: model_id {entry['model_id']!r}, layout {entry.get('layout')!r} in folder {path.parent.name!r}; "
+            "expected the folder's name and layout 'hf'"
+        )
+    try:
+        check_reporter_name(entry["model_id"])
+    except ConfigurationError as error:
+        raise ModelError(f"{path}: {error}; refusing a trained reporter that shadows a registered one") from None
+    card = entry.get("model_card")
+    return ReporterSpec(
+        model_id=entry["model_id"],
+        hub_repo=LOCAL_HUB,
+        revision=None,
+        layout="hf",
+        description=entry["description"],
+        licence=entry["licence"],
+        parameters=entry["parameters"],
+        based_on=entry.get("based_on") if isinstance(entry.get("based_on"), str) else None,
+        model_card=str(path.parent / card) if isinstance(card, str) and card else None,
+    )
+
+
+def local_reporter_specs(models_dir: Path | None = None) -> LocalReporters:
+    """The reporters trained into ``models_dir`` (default ~/.cache/januscxr/models), sorted by name."""
+    found = LocalReporters([], [])
+    for path in sorted(models_root(models_dir).glob(f"*/{REPORTER_FILE}")):
+        try:
+            found.specs.append(read_local_reporter(path))
+        except ModelError as error:
+            found.problems.append(error)
+    return found
+
+
+def find_reporter_spec(name: str, models_dir: Path | None = None) -> ReporterSpec:
+    """A published reporter, or one trained into ``models_dir``; UnknownModelError listing both."""
+    if name in _REPORTERS:
+        return _REPORTERS[name]
+    path = models_root(models_dir) / name / REPORTER_FILE
+    if _LOCAL_NAME.fullmatch(name) and path.is_file():
+        return read_local_reporter(path)
+    known = ", ".join(
+        [COMPOSER_NAME, *sorted(_REPORTERS), *(s.model_id for s in local_reporter_specs(models_dir).specs)]
+    )
+    raise UnknownModelError(f"no reporter named {name!r}; registered: {known}")
 
 
 # Hub repositories as the Janus-Pro-CXR README lists them. No revision is pinned yet: nobody on

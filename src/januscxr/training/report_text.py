@@ -1,7 +1,8 @@
-"""Report text for training a reporter: section extraction, cleaning, the answer the model learns.
+"""Report text for training a reporter: cleaning, the answer the model learns.
 
 Radiology reports arrive as free text with headings (MIMIC-CXR's ``FINDINGS:`` and
-``IMPRESSION:`` among ``EXAMINATION:``, ``INDICATION:``, ``COMPARISON:``...) or already split into
+``IMPRESSION:`` among ``EXAMINATION:``, ``INDICATION:``, ``COMPARISON:``...), split into sections by
+:func:`januscxr.eval.report_manifest.report_sections` as for evaluation, or already split into
 sections (CheXpert Plus). The model learns the answer Janus-Pro-CXR writes and
 :func:`januscxr.report.parse.parse_sections` reads back: ``FINDINGS: ... IMPRESSION: ...`` on one
 line. Cleaning joins lines, collapses whitespace and, by default, drops the sentences that hold an
@@ -14,10 +15,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-# A heading: an upper-case label at the start of a line (or of the text) followed by a colon.
-_HEADING = re.compile(r"(?m)^[ \t]*([A-Z][A-Z /&()-]{2,40}?)[ \t]*:")
-_FINDINGS_HEADINGS = {"FINDINGS", "FINDING", "FINDINGS AND IMPRESSION"}
-_IMPRESSION_HEADINGS = {"IMPRESSION", "IMPRESSIONS", "CONCLUSION", "CONCLUSIONS"}
+from januscxr.eval.report_manifest import report_sections
+
 PLACEHOLDER = re.compile(r"_{2,}|\bX{4,}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 _TITLE = re.compile(r"\b(?:Dr|Drs|Mr|Mrs|Ms|Prof)\.$")
@@ -28,25 +27,6 @@ class Placeholders(StrEnum):
 
     DROP = "drop"  # leave the sentence out (default)
     KEEP = "keep"  # keep it, with the placeholder written as ``___``
-
-
-def extract_sections(text: str) -> tuple[str, str]:
-    """(findings, impression) of a free-text report; both empty when its headings include neither.
-
-    A report without any heading is taken as findings only (IU-Xray and many hospital exports).
-    """
-    matches = [m for m in _HEADING.finditer(text)]
-    if not matches:
-        return text, ""
-    sections: dict[str, list[str]] = {"findings": [], "impression": []}
-    for index, match in enumerate(matches):
-        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        heading = re.sub(r"\s+", " ", match.group(1)).strip()
-        if heading in _FINDINGS_HEADINGS:
-            sections["findings"].append(text[match.end() : end])
-        elif heading in _IMPRESSION_HEADINGS:
-            sections["impression"].append(text[match.end() : end])
-    return " ".join(sections["findings"]), " ".join(sections["impression"])
 
 
 def clean_section(text: str, *, placeholders: Placeholders | str = Placeholders.DROP) -> str:
@@ -84,7 +64,7 @@ def answer_from_report(
 ) -> str:
     """The cleaned answer from either a free-text ``report`` or its two sections; "" when nothing is left."""
     if report.strip() and not (findings.strip() or impression.strip()):
-        findings, impression = extract_sections(report)
+        findings, impression = report_sections(report)
     return format_answer(
         clean_section(findings, placeholders=placeholders), clean_section(impression, placeholders=placeholders)
     )

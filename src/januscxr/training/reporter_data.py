@@ -82,7 +82,7 @@ def encode_example(backend: JanusBackend, example: ReportExample, hint: Sequence
     prompt_ids = backend.encode_prompt(build_prompt(expert_findings=hint))
     answer_ids = answer_token_ids(backend, example.answer)
     return EncodedExample(
-        row=example.row,
+        row=example.line,
         input_ids=prompt_ids + answer_ids,
         labels=[IGNORE_INDEX] * len(prompt_ids) + answer_ids,
     )
@@ -99,7 +99,7 @@ def load_example_image(example: ReportExample) -> Image | None:
     try:
         return read_image(example.image)
     except JanusCxrError as error:
-        logger.warning("row %d skipped: %s", example.row, error)
+        logger.warning("line %d skipped: %s", example.line, error)
         return None
 
 

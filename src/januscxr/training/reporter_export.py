@@ -11,33 +11,19 @@ for the registry: its id, what it was fine-tuned from and on how much data.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from januscxr.errors import ConfigurationError
 from januscxr.models.base import ReporterSpec
 from januscxr.models.hub import write_manifest
 from januscxr.models.janus import layout_info
 from januscxr.models.janus_conversion import LAYOUT_FILE, LAYOUT_FORMAT, TOKENIZER_FILES
-from januscxr.models.registry import reporter_specs
+from januscxr.models.registry import LOCAL_HUB, REPORTER_FILE
 
-REPORTER_FILE = "januscxr-reporter.json"
 CARD_FILE = "MODEL_CARD.md"
-LOCAL_HUB = "local"
-_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,62}")
-
-
-def check_reporter_name(name: str) -> str:
-    """A new reporter id: lower-case letters, digits, dots and dashes, not a published model's."""
-    if not _NAME.fullmatch(name):
-        raise ConfigurationError(f"reporter name {name!r}; expected lower-case letters, digits, '.' and '-'")
-    if name in {spec.model_id for spec in reporter_specs()}:
-        raise ConfigurationError(f"reporter name {name!r} is a published model's; expected a new name")
-    return name
 
 
 def reporter_spec(name: str, *, based_on: str, description: str) -> ReporterSpec:

@@ -1,46 +1,36 @@
-"""Image-report manifests for reporter training: CSV or JSONL, one row per image.
+"""Image-report manifests for reporter training, read by :mod:`januscxr.eval.report_manifest`.
 
-Columns (CSV header or JSON keys):
-
-- ``image``: the image file (DICOM, PNG or JPEG), absolute or relative to the manifest's folder;
-- ``report`` (free text with ``FINDINGS:`` / ``IMPRESSION:`` headings) or ``findings`` and
-  ``impression`` (either may be empty, not both);
-- ``patient_id``: groups images of one patient, so that no patient is in two splits;
-- ``split`` (optional): ``train``, ``valid`` (``validate``, ``val``) or ``test``; rows without one
-  are split by patient (:func:`split_by_patient`). Test rows are never trained or validated on.
-
-A malformed manifest (a missing column, a row without a patient, an unknown split, a line that is
-not JSON) raises a :class:`ManifestError` naming the row. A row whose image file is missing or
-whose report is empty after cleaning is reported by row and skipped; :class:`ReportManifest`
-keeps the count.
+The columns, their aliases, the split names and the line numbering are that module's; here
+``patient_id`` is required, as it keeps each patient in one split. Rows without a split are split
+by patient (:func:`split_by_patient`); test rows are never trained or validated on. Each row
+becomes the answer the model learns, cleaned by :func:`~januscxr.training.report_text.answer_from_report`.
+A row whose image file is missing or whose report is empty after cleaning is reported by line and
+skipped; :class:`TrainingManifest` keeps the count.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from januscxr.errors import ManifestError
+from januscxr.eval.report_manifest import COLUMNS, SkippedRow, read_manifest_rows
 from januscxr.training.report_text import Placeholders, answer_from_report
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("image", "patient_id", "report", "findings", "impression", "split")
-SPLITS = {"train": "train", "valid": "valid", "validate": "valid", "val": "valid", "test": "test", "": ""}
-
 
 @dataclass(frozen=True)
 class ReportExample:
-    """One image and the answer the model should write for it; ``row`` is the manifest row (1 = first)."""
+    """One image and the answer the model should write for it; ``line`` is where its manifest row starts."""
 
-    row: int
+    line: int
     image: Path
     answer: str
     patient_id: str
@@ -48,13 +38,7 @@ class ReportExample:
 
 
 @dataclass(frozen=True)
-class SkippedRow:
-    row: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class ReportManifest:
+class TrainingManifest:
     """The usable examples of a manifest and the rows skipped, with why."""
 
     path: Path
@@ -68,98 +52,33 @@ class ReportManifest:
         return len({e.patient_id for e in self.split(name)})
 
 
-def read_report_manifest(
+def read_training_manifest(
     path: str | Path,
     *,
     check_images: bool = True,
     placeholders: Placeholders | str = Placeholders.DROP,
-) -> ReportManifest:
-    """Read a CSV or JSONL manifest (by suffix: ``.jsonl``/``.json`` is JSONL, anything else CSV)."""
+) -> TrainingManifest:
+    """Read a CSV or JSONL manifest (``.jsonl``, ``.ndjson``, ``.json``: JSON Lines; anything else CSV)."""
     path = Path(path)
     examples: list[ReportExample] = []
     skipped: list[SkippedRow] = []
-    for row, record in _records(path):
-        example = _example(record, row, path, placeholders)
-        if not example.answer:
-            skipped.append(SkippedRow(row, "empty report (no FINDINGS or IMPRESSION text after cleaning)"))
-        elif check_images and not example.image.is_file():
-            skipped.append(SkippedRow(row, f"image {example.image} not found"))
-        else:
-            examples.append(example)
+    for row in read_manifest_rows(path, require_patient=True):
+        answer = answer_from_report(findings=row.findings, impression=row.impression, placeholders=placeholders)
+        if not answer:
+            skipped.append(
+                SkippedRow(row.line, row.case_id, "empty report (no FINDINGS or IMPRESSION text after cleaning)")
+            )
+        elif check_images and not row.image.is_file():
+            skipped.append(SkippedRow(row.line, row.case_id, f"image {row.image} not found"))
+        else:  # patient_id is required above, so never empty here
+            examples.append(ReportExample(row.line, row.image, answer, row.patient_id or "", row.split))
     for bad in skipped:
-        logger.warning("%s: row %d skipped: %s", path, bad.row, bad.reason)
+        logger.warning("%s: line %d skipped: %s", path, bad.line, bad.reason)
     if skipped:
         logger.warning("%s: %d of %d rows skipped", path, len(skipped), len(skipped) + len(examples))
     if not examples:
         raise ManifestError(f"{path}: no usable rows ({len(skipped)} skipped); expected image-report pairs")
-    return ReportManifest(path, examples, skipped)
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{path}: cannot read manifest ({error})") from error
-    if path.suffix.lower() in {".jsonl", ".json"}:
-        yield from _json_records(path, text)
-        return
-    reader = csv.DictReader(io.StringIO(text, newline=""))  # report cells may span lines
-    _check_columns(path, reader.fieldnames or [])
-    for index, record in enumerate(reader, start=1):
-        if None in record:  # csv puts the cells past the header under the key None
-            raise ManifestError(
-                f"{path}: row {index} has more cells than the {len(reader.fieldnames or [])} header columns; "
-                "quote report text that holds commas"
-            )
-        yield index, {k: v or "" for k, v in record.items()}
-
-
-def _json_records(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    rows = [line for line in text.splitlines() if line.strip()]
-    for index, line in enumerate(rows, start=1):
-        try:
-            record = json.loads(line)
-        except ValueError as error:
-            raise ManifestError(
-                f"{path}: row {index} is not valid JSON ({error}); expected one object per line"
-            ) from error
-        if not isinstance(record, dict):
-            raise ManifestError(f"{path}: row {index} is a {type(record).__name__}; expected a JSON object")
-        if index == 1:
-            _check_columns(path, list(record))
-        yield index, {str(k): "" if v is None else str(v) for k, v in record.items()}
-
-
-def _check_columns(path: Path, columns: Sequence[str]) -> None:
-    missing = [c for c in ("image", "patient_id") if c not in columns]
-    if "report" not in columns and not {"findings", "impression"} & set(columns):
-        missing.append("report (or findings/impression)")
-    if missing:
-        raise ManifestError(
-            f"{path}: missing column(s) {', '.join(missing)}; got {', '.join(columns) or 'none'}; "
-            "expected image, patient_id, report or findings/impression, optional split"
-        )
-
-
-def _example(record: Mapping[str, str], row: int, path: Path, placeholders: Placeholders | str) -> ReportExample:
-    image = record.get("image", "").strip()
-    patient = record.get("patient_id", "").strip()
-    split = record.get("split", "").strip().lower()
-    if not image:
-        raise ManifestError(f"{path}: row {row} has an empty image; expected a file path")
-    if not patient:
-        raise ManifestError(f"{path}: row {row} has an empty patient_id; expected the patient's id")
-    if split not in SPLITS:
-        raise ManifestError(f"{path}: row {row} has split {split!r}; expected train, valid, test or empty")
-    answer = answer_from_report(
-        report=record.get("report", ""),
-        findings=record.get("findings", ""),
-        impression=record.get("impression", ""),
-        placeholders=placeholders,
-    )
-    candidate = Path(image)
-    resolved = candidate if candidate.is_absolute() else path.parent / candidate
-    return ReportExample(row=row, image=resolved, answer=answer, patient_id=patient, split=SPLITS[split])
+    return TrainingManifest(path, examples, skipped)
 
 
 def split_by_patient(examples: list[ReportExample], valid_fraction: float, seed: int) -> list[ReportExample]:

@@ -22,17 +22,21 @@ from januscxr.errors import ManifestError, ModelError, WeightsNotFoundError
 from januscxr.models.hub import default_models_dir, require_weights
 from januscxr.models.janus import load_janus
 from januscxr.models.janus_conversion import iter_layout_problems
-from januscxr.models.registry import get_reporter_spec
+from januscxr.models.registry import check_reporter_name, get_reporter_spec
 from januscxr.training.report_text import Placeholders
 from januscxr.training.reporter_export import (
-    check_reporter_name,
     merged_layout,
     register_merged,
     reporter_card,
     reporter_spec,
     write_merged,
 )
-from januscxr.training.reporter_manifest import ReportExample, ReportManifest, read_report_manifest, split_by_patient
+from januscxr.training.reporter_manifest import (
+    ReportExample,
+    TrainingManifest,
+    read_training_manifest,
+    split_by_patient,
+)
 from januscxr.training.reporter_trainer import ReporterTrainConfig, ReporterTrainer, target_pattern
 
 logger = logging.getLogger(__name__)
@@ -77,17 +81,17 @@ def resolve_base(base: str, models_dir: Path | None = None) -> Path:
 
 
 def split_examples(
-    manifest: ReportManifest, valid_fraction: float, seed: int
+    manifest: TrainingManifest, valid_fraction: float, seed: int
 ) -> tuple[list[ReportExample], list[ReportExample]]:
     """Train and validation examples (test rows left out); a patient is never in both."""
     examples = split_by_patient([e for e in manifest.examples if e.split != "test"], valid_fraction, seed)
     train = [e for e in examples if e.split == "train"]
     valid = [e for e in examples if e.split == "valid"]
-    train_rows = {e.patient_id: e.row for e in train}
+    train_lines = {e.patient_id: e.line for e in train}
     for example in valid:
-        if example.patient_id in train_rows:
+        if example.patient_id in train_lines:
             raise ManifestError(
-                f"{manifest.path}: row {example.row} (valid) has the patient of row {train_rows[example.patient_id]} "
+                f"{manifest.path}: line {example.line} (valid) has the patient of line {train_lines[example.patient_id]} "
                 "(train); expected each patient in one split"
             )
     if not train or not valid:
@@ -106,7 +110,7 @@ def train_reporter(run: ReporterRun, config: ReporterTrainConfig, *, resume: boo
     """
     name = check_reporter_name(run.name)
     base = resolve_base(run.base, run.models_dir)
-    manifest = read_report_manifest(run.manifest, placeholders=run.placeholders)
+    manifest = read_training_manifest(run.manifest, placeholders=run.placeholders)
     train, valid = split_examples(manifest, run.valid_fraction, config.seed)
     backend = load_janus(base, device=config.device, precision="auto", name=name)
     trainer = ReporterTrainer(backend, train, valid, config, run.out_dir)

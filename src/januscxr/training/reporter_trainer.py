@@ -153,7 +153,7 @@ class ReporterTrainer:
             raise ConfigurationError(f"schedule {config.schedule!r}; expected cosine, linear or constant")
         self.backend, self.config, self.out = backend, config, out_dir
         self.train_set, self.valid_set = list(train_set), list(valid_set)
-        self.hints = {e.row: expert_hint(e.answer) for e in [*self.train_set, *self.valid_set]}
+        self.hints = {e.line: expert_hint(e.answer) for e in [*self.train_set, *self.valid_set]}
         self.model = add_lora(backend.model, config)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -242,16 +242,16 @@ class ReporterTrainer:
         encoded: list[EncodedExample] = []
         images: list[Image] = []
         for example in examples:
-            if example.row in self.state.unreadable_rows:
+            if example.line in self.state.unreadable_rows:
                 continue
             image = load_example_image(example)
             if image is None:
-                self.state.unreadable_rows.append(example.row)
+                self.state.unreadable_rows.append(example.line)
                 continue
             show = not train or keeps_hint(
-                seed=self.config.seed, epoch=epoch, row=example.row, share_without_hint=self.config.share_without_hint
+                seed=self.config.seed, epoch=epoch, row=example.line, share_without_hint=self.config.share_without_hint
             )
-            encoded.append(encode_example(self.backend, example, self.hints[example.row] if show else []))
+            encoded.append(encode_example(self.backend, example, self.hints[example.line] if show else []))
             images.append(image)
         return collate(self.backend, encoded, images) if encoded else None
 
