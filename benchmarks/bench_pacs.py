@@ -17,10 +17,7 @@ classifier, one torch thread each) on one data folder; ``--studies`` one-instanc
 one at a time by ``storescu``, each after the previous draft was ready. Reported, p50 and p95:
 the instance stored (its row's ``created_at``) to the draft ready (the study's ``ai_ready_at``), and
 ``storescu``'s exit (after the success status) to the draft seen by polling the database.
-With the study-completion setting (``study_quiet_s``) it is set to ``--quiet-s``, 1 by default.
-Where the standalone listener queues no job for the worker processes (it then only stores; the
-images wait until a worker starts), the run says so and measures ``januscxr serve`` with the
-listener on instead: its own workers are the first worker process, ``januscxr worker`` the second.
+The study-completion wait (``study_quiet_s``) is ``--quiet-s``, 1 s by default.
 Target: p95 <= 3 s for a one-instance study with a 1 s completion wait.
 """
 
@@ -49,9 +46,8 @@ import pydicom
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from januscxr.server.settings import Settings
 from januscxr.storage.database import Database, open_database
-from januscxr.storage.tables import Image, Job, Study
+from januscxr.storage.tables import Image, Study
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURE = ROOT.parent / "shared" / "data" / "fixtures" / "dicom" / "RG1_UNCR.dcm"
@@ -59,7 +55,6 @@ ORTHANC = "/usr/sbin/Orthanc"
 CALLING_AE = "BENCH"
 START_TIMEOUT_S = 60.0
 DRAFT_TIMEOUT_S = 120.0
-QUEUE_TIMEOUT_S = 15.0  # the worker processes can only read what has a job row
 POLL_S = 0.02
 
 
@@ -256,24 +251,12 @@ def _draft_ready(db: Database, sop_instance_uid: str) -> tuple[datetime, datetim
     return _as_utc(row.created_at), _as_utc(row.ai_ready_at)
 
 
-class NotQueuedError(Exception):
-    """The standalone listener stored the instance but queued no job for the worker processes."""
-
-
-def _has_job(db: Database, sop_instance_uid: str) -> bool:
-    with db.read() as session:
-        query = select(Job.id).join(Image, Image.id == Job.image_id).where(Image.sop_instance_uid == sop_instance_uid)
-        return session.scalar(query) is not None
-
-
 def send_and_wait(db: Database, port: int, path: Path, uid: str) -> tuple[float, float]:
     """storescu one instance, then poll until its draft is ready; (stored -> ready, success -> seen) seconds."""
     storescu(port, "JANUSCXR", [path])
     success = time.perf_counter()
     deadline = success + DRAFT_TIMEOUT_S
     while (times := _draft_ready(db, uid)) is None:
-        if time.perf_counter() > success + QUEUE_TIMEOUT_S and not _has_job(db, uid):
-            raise NotQueuedError(f"no job queued {QUEUE_TIMEOUT_S:g} s after storing {path.name}")
         if time.perf_counter() > deadline:
             raise SystemExit(f"no draft {DRAFT_TIMEOUT_S:g} s after storing {path.name}")
         time.sleep(POLL_S)
@@ -282,36 +265,20 @@ def send_and_wait(db: Database, port: int, path: Path, uid: str) -> tuple[float,
     return (ready - stored).total_seconds(), seen
 
 
-def quiet_setting(quiet_s: float) -> dict[str, str]:
-    """The environment that sets the study-completion wait, where this version has the setting."""
-    return {"JANUSCXR_STUDY_QUIET_S": str(quiet_s)} if "study_quiet_s" in Settings.model_fields else {}
-
-
-def measure_draft(
-    paths: list[Path], work: Path, *, workers: int, quiet_s: float, mode: str
-) -> tuple[list[float], list[float]]:
-    """One study at a time (the first, a warm-up, is not counted) into ``mode``:
-
-    "listen": ``januscxr dicom listen`` and ``workers`` ``januscxr worker`` processes;
-    "serve": ``januscxr serve`` with the listener on (its own workers are the first worker
-    process) and ``workers - 1`` ``januscxr worker`` processes.
-    """
-    data_dir = work / f"draft-{mode}-{workers}" / "data"
+def measure_draft(paths: list[Path], work: Path, *, workers: int, quiet_s: float) -> tuple[list[float], list[float]]:
+    """One study at a time (the first, a warm-up, is not counted) into ``januscxr dicom listen``
+    with ``workers`` ``januscxr worker`` processes beside it."""
+    data_dir = work / f"draft-{workers}" / "data"
     port = free_port()
-    env = _environment(**quiet_setting(quiet_s), JANUSCXR_DICOM_PORT=str(port))
-    if mode == "listen":
-        server_command, extra_workers = listener_command(data_dir, port), workers
-    else:
-        server_command = [sys.executable, "-m", "januscxr.cli.app", "serve", "--data-dir", str(data_dir)]
-        server_command += ["--port", str(free_port())]
-        extra_workers = workers - 1
+    env = _environment(JANUSCXR_STUDY_QUIET_S=str(quiet_s), JANUSCXR_DICOM_PORT=str(port))
+    server_command = listener_command(data_dir, port)
     worker_command = [sys.executable, "-m", "januscxr.cli.app", "worker", "--data-dir", str(data_dir)]
-    log = work / f"draft-{mode}-{workers}.log"
+    log = work / f"draft-{workers}.log"
     stored_to_ready, success_to_seen = [], []
     with running(server_command, port=port, called="JANUSCXR", log=log, env=env), log.open("ab") as output:
         processes = [
             subprocess.Popen(worker_command, env=env, stdout=output, stderr=output, start_new_session=True)
-            for _ in range(extra_workers)
+            for _ in range(workers)
         ]
         db = open_database(f"sqlite:///{(data_dir / 'januscxr.db').resolve()}")
         try:
@@ -380,33 +347,24 @@ def report_throughput(args: argparse.Namespace, work: Path) -> None:
 
 
 def report_draft(args: argparse.Namespace, work: Path) -> None:
-    quiet = quiet_setting(args.quiet_s)
-    wait = f"study_quiet_s={args.quiet_s:g}" if quiet else "no study_quiet_s setting in this version"
-    print(f"\nStore to draft: one-instance studies, {args.studies} per worker count (+1 warm-up), {wait}")
+    print(
+        f"\nStore to draft: one-instance studies, {args.studies} per worker count (+1 warm-up), study_quiet_s={args.quiet_s:g}"
+    )
     paths = make_instances(args.fixture, work / "studies", args.studies + 1)
-    mode = "listen"
     rows = []
     for workers in args.workers:
-        try:
-            ready, seen = measure_draft(paths, work, workers=workers, quiet_s=args.quiet_s, mode=mode)
-        except NotQueuedError as error:
-            print(f"  januscxr dicom listen + januscxr worker: {error}; measuring januscxr serve (listener on) instead")
-            mode = "serve"
-            ready, seen = measure_draft(paths, work, workers=workers, quiet_s=args.quiet_s, mode=mode)
-        rows.append((workers, mode, ready, seen))
-        print(f"  {workers} worker process(es), {mode}: done", flush=True)
+        ready, seen = measure_draft(paths, work, workers=workers, quiet_s=args.quiet_s)
+        rows.append((workers, ready, seen))
+        print(f"  {workers} worker process(es): done", flush=True)
     shutil.rmtree(work / "studies", ignore_errors=True)
     print(
         "\n| worker processes | processes | stored -> draft ready p50 / p95 (s) | success -> draft seen p50 / p95 (s) |"
     )
     print("|---|---|---|---|")
-    for workers, mode, ready, seen in rows:
-        if mode == "listen":
-            receiver = f"`januscxr dicom listen` + {workers} x `januscxr worker`"
-        else:
-            receiver = f"`januscxr serve` (listener, 1 worker thread) + {workers - 1} x `januscxr worker`"
+    for workers, ready, seen in rows:
         print(
-            f"| {workers} | {receiver} | {statistics.median(ready):.2f} / {percentile(ready, 95):.2f} | "
+            f"| {workers} | `januscxr dicom listen` + {workers} x `januscxr worker` | "
+            f"{statistics.median(ready):.2f} / {percentile(ready, 95):.2f} | "
             f"{statistics.median(seen):.2f} / {percentile(seen, 95):.2f} |"
         )
 
