@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from januscxr.errors import ChecksumMismatchError, UnknownModelError, WeightsNotFoundError
+from januscxr.labels import Finding
 from januscxr.models import registry
 from januscxr.models.base import Classifier
 from januscxr.models.registry import DEFAULT_CLASSIFIER, get_classifier_spec, load_classifier, verify_weights
@@ -28,6 +29,26 @@ def test_the_bundled_classifier_is_the_default_and_loads_verified():
     classifier = load_classifier()
     assert isinstance(classifier, Classifier)
     assert classifier.spec.model_id == DEFAULT_CLASSIFIER
+
+
+def test_the_bundled_classifier_scores_only_its_offered_findings(write_cr):
+    """Findings whose cross-validated AUC CI does not clear 0.6 stay inside the network, unreported."""
+    from januscxr.io import read_image
+
+    spec = get_classifier_spec(DEFAULT_CLASSIFIER)
+    classifier = load_classifier()
+    (prediction,) = classifier.predict([read_image(write_cr())], heatmaps=False)
+    assert set(prediction.findings) == set(spec.labels)
+    assert set(spec.labels) < set(classifier.findings)  # outputs exist for findings it does not offer
+
+
+def test_registry_labels_narrow_the_offered_findings(tmp_path):
+    spec = write_tiny_classifier(tmp_path / "tiny.safetensors")
+    narrowed = dataclasses.replace(spec, labels=(Finding.PNEUMONIA,))
+    classifier = narrowed.factory(narrowed, tmp_path / "tiny.safetensors")
+    assert [classifier.findings[k] for k in classifier.offered] == [Finding.PNEUMONIA]
+    unnarrowed = dataclasses.replace(spec, labels=())
+    assert len(unnarrowed.factory(unnarrowed, tmp_path / "tiny.safetensors").offered) >= 1
 
 
 def test_bundled_weights_stay_small():

@@ -142,7 +142,10 @@ def _assert_coherent(cases: Iterator[dict[Finding, FindingResult]]) -> int:
 
 @pytest.mark.parametrize("side", SIDES, ids=lambda s: "no side" if s is None else s.value)
 def test_every_combination_for_the_bundled_classifier(side):
-    cases = (_results(dict(zip(BUNDLED, states, strict=True)), side) for states in itertools.product(STATES, repeat=4))
+    cases = (
+        _results(dict(zip(BUNDLED, states, strict=True)), side)
+        for states in itertools.product(STATES, repeat=len(BUNDLED))
+    )
     assert _assert_coherent(cases) == 3 ** len(BUNDLED)
 
 

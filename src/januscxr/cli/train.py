@@ -83,6 +83,82 @@ def classifier_command(
         typer.echo(f"{finding:<20} AUC {stats['auc']:.3f} [{low:.3f}, {high:.3f}]  threshold {stats['threshold']:.3f}")
 
 
+@app.command("cv")
+def cv_command(
+    manifest: Annotated[Path, typer.Option(help="CSV: path, patient_id, one 1/0/empty column per finding.")],
+    out: Annotated[Path, typer.Option(help="Folder for the image cache, per-fold results and cv.json.")] = Path(
+        "runs/cv"
+    ),
+    folds: Annotated[int, typer.Option(help="Patient-grouped folds.")] = 5,
+    findings: Annotated[
+        list[str] | None, typer.Option("--finding", help="Findings to learn (default: all with enough positives).")
+    ] = None,
+    min_positives: Annotated[int, typer.Option(help="Learn findings with at least this many positives.")] = 50,
+    input_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
+    max_epochs: Annotated[int, typer.Option(help="Upper bound on epochs per fold model.")] = 30,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better inner AUC.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    augmentation: Annotated[str, typer.Option(help="standard, or strong (adds zoom-crops and erasing).")] = "standard",
+    pretrain_manifest: Annotated[
+        Path | None, typer.Option(help="Pretrain the backbone on this manifest (patients disjoint) first.")
+    ] = None,
+    pretrain_epochs: Annotated[int, typer.Option(help="Epochs of pretraining.")] = 8,
+    members: Annotated[int, typer.Option(help="Models per fold, each on its own inner split, averaged.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of folds, inner splits, initialisation and augmentation.")] = 0,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore folds already saved in OUT.")] = False,
+) -> None:
+    """Patient-grouped cross-validation: pooled out-of-fold AUCs with patient-bootstrap 95% CIs."""
+    import torch
+
+    from januscxr.training.crossval import CrossValConfig, cross_validate, write_report
+
+    if augmentation not in ("standard", "strong"):
+        raise typer.BadParameter(f"--augmentation is {augmentation!r}; expected standard or strong")
+    logging.getLogger("januscxr").setLevel(logging.INFO)
+    torch.set_num_threads(1)  # small models: one thread leaves the shared machine usable
+    config = CrossValConfig(
+        manifest=str(manifest),
+        out_dir=str(out),
+        findings=list(findings or []),
+        min_positives=min_positives,
+        input_size=input_size,
+        max_epochs=max_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        folds=folds,
+        augmentation=augmentation,
+        pretrain_manifest=str(pretrain_manifest or ""),
+        pretrain_epochs=pretrain_epochs,
+        members=members,
+    )
+    report = cross_validate(config, resume=not fresh)
+    path = write_report(report | {"command": "januscxr " + " ".join(sys.argv[1:])}, out / "cv.json")
+    for finding, v in report["findings"].items():
+        low, high = v["auc_ci95"]
+        offered = "offered" if v["offered"] else "not offered"
+        typer.echo(
+            f"{finding:<20} CV AUC {v['auc']:.3f} [{low:.3f}, {high:.3f}]  {v['positives']} positives  {offered}"
+        )
+    typer.echo(f"{path} ({report['wall_s']:.0f} s)")
+
+
+@app.command("cv-compare")
+def cv_compare_command(
+    run_a: Annotated[Path, typer.Argument(help="Folder of a finished `januscxr train cv` run (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="Folder of the run compared with it.")],
+) -> None:
+    """Paired OOF AUC differences (B - A) with patient-grouped bootstrap 95% CIs, on the images both scored."""
+    from januscxr.training.crossval import compare_runs
+
+    for finding, v in compare_runs(run_a, run_b).items():
+        low, high = v["difference_ci95"]
+        change = f"difference {v['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        typer.echo(f"{finding:<20} {v['auc_a']:.3f} -> {v['auc_b']:.3f}  {change}")
+
+
 @app.command("operating-points")
 def operating_points_command(
     manifest: Annotated[Path, typer.Option(help="The training manifest (januscxr train manifest).")],

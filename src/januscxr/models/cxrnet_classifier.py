@@ -26,7 +26,9 @@ class CxrNetClassifier:
 
     The safetensors metadata carries the findings, input size, widths, per-finding
     Platt temperatures and biases and operating thresholds fitted on validation, and which findings are
-    offered: a finding no better than chance on validation is computed but never reported.
+    offered: a finding no better than chance on validation is computed but never reported. The
+    registry entry's ``labels``, when not empty, narrow the offered findings further: a finding
+    outside them is computed but never scored, drafted or shown.
     Files written by ``januscxr train operating-points`` also carry each finding's urgent
     (specific) threshold and the positives it was chosen on; a finding without one, or with one
     chosen on fewer than ``MIN_URGENT_POSITIVES`` positives, is never urgent.
@@ -60,7 +62,11 @@ class CxrNetClassifier:
             else None
             for f in self.findings
         ]
-        self.offered = [k for k, f in enumerate(self.findings) if f.value in offered]
+        # The registry's labels, when given, are the findings offered (cross-validated, issue 12):
+        # the file's own "offered" list was chosen on the split that also chose the epoch.
+        self.offered = [
+            k for k, f in enumerate(self.findings) if f.value in offered and (not spec.labels or f in spec.labels)
+        ]
         self.network = CxrNet(len(self.findings), widths)
         self.network.load_state_dict(load_file(str(weights)), strict=True)
         self.network.eval()
