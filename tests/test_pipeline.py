@@ -24,7 +24,8 @@ def test_read_with_the_fake_classifier(write_cr):
 def test_read_with_the_bundled_classifier(write_cr):
     result = januscxr.read(write_cr())
     assert result.prediction.model_id == "cxrnet-res128-kermany-nih"
-    assert Finding.PNEUMONIA in result.findings
+    # only what it offers: its pneumonia output is at chance on adult radiographs and withheld
+    assert set(result.findings) == {Finding.PLEURAL_EFFUSION, Finding.CARDIOMEGALY}
     for finding in result.findings.values():
         assert 0.0 <= finding.probability <= 1.0
         assert (finding.heatmap is not None) == finding.flagged
