@@ -11,9 +11,11 @@ from pydicom.dataset import Dataset
 
 from januscxr.interop import HEATMAP_WARNING, Algorithm, DicomEncodingError, heatmap_capture, heatmap_captures
 from januscxr.interop.heatmap_sc import burn_in_caption
+from januscxr.io import read_dicom
 from januscxr.io.overlay import heatmap_overlay
 from januscxr.labels import Finding
 from januscxr.types import FindingResult, FloatArray
+from tests.conftest import cr_dataset
 from tests.interop.conftest import dciodvfy, heatmap
 
 ALGORITHM = Algorithm("cxrnet-res128-kermany-nih", "2026.11.27")
@@ -62,3 +64,15 @@ def test_result_without_heatmap_is_named(source: tuple[Dataset, FloatArray]) -> 
     header, pixels = source
     with pytest.raises(DicomEncodingError, match="^heatmap of Pneumothorax: none"):
         heatmap_capture(header, pixels, FindingResult(Finding.PNEUMOTHORAX, 0.8, 0.3), ALGORITHM)
+
+
+def test_a_source_without_patient_orientation_gets_an_empty_one(tmp_path: Path) -> None:
+    """Many CR headers carry no Patient Orientation: the capture says nothing rather than guess."""
+    path = tmp_path / "no-orientation.dcm"
+    cr_dataset().save_as(path, enforce_file_format=True)
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    assert "PatientOrientation" not in header
+    result = FindingResult(Finding.PNEUMOTHORAX, 0.81, 0.3, heatmap=heatmap())
+    capture = heatmap_capture(header, read_dicom(path).pixels, result, ALGORITHM)
+    dciodvfy(capture, tmp_path / "sc.dcm")
+    assert pydicom.dcmread(tmp_path / "sc.dcm").PatientOrientation in (None, "")

@@ -72,6 +72,17 @@ def test_report_text_with_delimiters_and_line_breaks_survives_an_independent_par
     assert len(findings[5]) == 4, "one TX repetition per line, the empty line included"
 
 
+def test_a_line_longer_than_a_repetition_allows_is_wrapped_at_word_boundaries() -> None:
+    """The composer's "not designed for detection of ..." line runs past 199 characters."""
+    long_line = " ".join(f"word{i}|x" for i in range(60))  # 479 characters, every word with a delimiter
+    message = parse(OutgoingReport.signed(f"First line.\n{long_line}", "x", SIGNER))
+    (findings, _) = message.segments("OBX")
+    lines = text_of(message, findings).split("\n")
+    assert lines[0] == "First line." and len(lines) > 2
+    assert " ".join(lines[1:]) == long_line  # nothing lost, only wrapped between words
+    assert all(len(escaped(line)) <= 199 for line in lines)
+
+
 @pytest.mark.parametrize(
     "text",
     ["a|b^c~d\\e&f", "\\F\\ \\S\\ \\.br\\ \\X0D\\", "ends with a backslash\\", "tab\tseparated", "日本語のテキスト"],

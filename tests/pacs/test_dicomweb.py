@@ -16,12 +16,17 @@ from fastapi.testclient import TestClient
 from pydicom.uid import CTImageStorage
 from sqlalchemy import func, select
 
+from januscxr.models.fake import FakeClassifier
+from januscxr.models.registry import get_classifier_spec
 from januscxr.pacs import Disposition, StoreResult
 from januscxr.pacs.dicomweb import DicomwebConfig, DicomwebPoller
 from januscxr.server import create_app
+from januscxr.server.datafolder import prepare_data_dir
+from januscxr.server.inference import InferencePool
+from januscxr.server.services import DicomIngest
 from januscxr.storage import dicomweb
 from januscxr.storage.database import Database, open_database
-from januscxr.storage.tables import AiResult, AuditEvent, DicomwebStudy, Image
+from januscxr.storage.tables import AiResult, AuditEvent, DicomwebStudy, Image, Study
 from tests.conftest import cr_dataset
 from tests.pacs.conftest import free_port, write_file
 from tests.pacs.orthanc import OrthancServer, run_orthanc
@@ -46,6 +51,21 @@ class RecordingReceiver:
 
     def skip(self, *, calling_ae_title: str, reason: str) -> None:
         self.skipped.append(reason)
+
+
+@dataclass
+class CountingIngest:
+    """The reading room's ingest, keeping the SOP Instance UID of every instance handed to it (each one downloaded)."""
+
+    ingest: DicomIngest
+    handed: list[str] = field(default_factory=list)
+
+    def store(self, path: Path, *, name: str, calling_ae_title: str) -> StoreResult:
+        self.handed.append(name.removesuffix(".dcm"))
+        return self.ingest.store(path, name=name, calling_ae_title=calling_ae_title)
+
+    def skip(self, *, calling_ae_title: str, reason: str) -> None:
+        self.ingest.skip(calling_ae_title=calling_ae_title, reason=reason)
 
 
 @pytest.fixture
@@ -224,3 +244,45 @@ def test_two_poller_processes_retrieve_and_read_each_study_once(
             ingests = session.scalar(select(func.count()).where(AuditEvent.action == "ingest"))
             results = session.scalar(select(func.count()).select_from(AiResult))
     assert images == sent and ingests == 6 and results == 6
+
+
+def test_an_instance_added_to_a_retrieved_study_is_retrieved_alone_and_read(
+    orthanc: OrthancServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    prepare_data_dir(data_dir)
+    db = open_database(f"sqlite:///{(data_dir / 'januscxr.db').resolve()}")
+    pool = InferencePool(db, data_dir, classifier=FakeClassifier(get_classifier_spec("fake-classifier")), poll_s=30.0)
+    pool.start()
+    try:
+        receiver = CountingIngest(DicomIngest(db, data_dir, submit=pool.submit, study_quiet_s=0, origin="dicomweb"))
+        poller = DicomwebPoller(_config(orthanc), receiver, db, staging_dir=tmp_path / "staging")
+        first = cr_dataset(StudyDate=TODAY)
+        orthanc.upload(write_file(first, tmp_path / "first.dcm"))
+        assert (poller.poll_once().retrieved, receiver.handed) == (1, [str(first.SOPInstanceUID)])
+
+        def read(count: int) -> bool:
+            with db.read() as session:
+                return session.scalar(select(func.count()).select_from(AiResult)) == count
+
+        _wait_for(lambda: read(1), timeout_s=120.0)  # the first read starts the decoder process
+        same = ("StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName")
+        late = cr_dataset(StudyDate=TODAY, **{key: first.get(key) for key in same if key in first})  # a repeat view
+        orthanc.upload(write_file(late, tmp_path / "late.dcm"))
+        result = poller.poll_once()
+        assert (result.found, result.new, result.requeued, result.retrieved, result.instances) == (1, 0, 1, 1, 1)
+        assert receiver.handed == [str(first.SOPInstanceUID), str(late.SOPInstanceUID)]  # nothing downloaded twice
+        _wait_for(lambda: read(2), timeout_s=60.0)
+        again = poller.poll_once()
+        assert (again.requeued, again.retrieved, len(receiver.handed)) == (0, 0, 2)
+        with db.read() as session:
+            study = session.scalars(select(Study).where(Study.study_instance_uid == str(first.StudyInstanceUID))).one()
+            images = set(session.scalars(select(Image.sop_instance_uid).where(Image.study_id == study.id)))
+            late_reads = session.scalar(select(func.count()).where(AuditEvent.action == "late_instance"))
+            row = session.scalars(select(DicomwebStudy)).one()
+        assert images == {str(first.SOPInstanceUID), str(late.SOPInstanceUID)} and study.n_images == 2
+        assert late_reads == 1  # read as a late instance of the study (study completion), not as a new study
+        assert (row.state, row.instances, row.number_of_study_related_instances) == ("done", 2, 2)
+    finally:
+        pool.shutdown()
+        db.dispose()

@@ -11,6 +11,7 @@ from januscxr.storage import dicomweb
 from januscxr.storage.database import Database
 from januscxr.storage.dicomweb import FoundStudy
 from januscxr.storage.tables import DicomwebStudy, JobState, utcnow
+from tests.storage.conftest import make_study
 
 SERVER = "pacs"
 
@@ -47,6 +48,74 @@ def test_a_claimed_study_is_not_claimed_again_and_a_retrieved_one_never(db: Data
     _note(db, "1.1")  # found again by the next poll's overlapping query
     assert _claim(db, "poller-b") is None
     assert _states(db) == {"1.1": JobState.DONE.value}
+
+
+def _found(db: Database, uid: str, instances: int) -> tuple[int, int]:
+    """One poll's noting of ``uid`` with ``instances`` Number of Study Related Instances: (new, requeued)."""
+    found = [FoundStudy(uid, "20261129", instances)]
+    with db.write() as session:
+        return dicomweb.note_studies(session, SERVER, found), dicomweb.requeue_grown_studies(session, SERVER, found)
+
+
+def _retrieve(db: Database, owner: str, *, instances: int) -> None:
+    claim = _claim(db, owner)
+    assert claim is not None
+    with db.write() as session:
+        dicomweb.finish_study(session, claim, instances=instances)
+
+
+def test_a_retrieved_study_that_grew_is_claimed_again_by_one_poller(db: Database) -> None:
+    assert _found(db, "1.1", 1) == (1, 0)
+    _retrieve(db, "poller-a", instances=1)
+    assert _found(db, "1.1", 1) == (0, 0)  # the overlapping query finds it again, unchanged
+    assert _claim(db, "poller-b") is None
+    assert _found(db, "1.1", 2) == (0, 1)  # a late instance
+    assert _found(db, "1.1", 2) == (0, 0)  # the other poller's query: queued once
+    again = _claim(db, "poller-a")
+    assert again is not None and (again.study_instance_uid, again.attempt) == ("1.1", 1)
+    assert _claim(db, "poller-b") is None  # held by poller-a
+    assert _found(db, "1.1", 3) == (0, 0)  # grown while running: left to the next poll
+    with db.write() as session:
+        dicomweb.finish_study(session, again, instances=1)
+    assert _found(db, "1.1", 2) == (0, 0)
+    assert _found(db, "1.1", 3) == (0, 1)  # the third, which the running retrieval may have missed
+    _retrieve(db, "poller-b", instances=1)
+    with db.read() as session:
+        study = session.scalars(select(DicomwebStudy)).one()
+    assert (study.state, study.instances, study.number_of_study_related_instances) == ("done", 3, 3)
+
+
+def test_a_queued_study_takes_the_new_count_and_a_set_aside_one_stays_aside(db: Database) -> None:
+    _found(db, "1.1", 1)
+    _found(db, "1.2", 1)
+    assert _found(db, "1.1", 2) == (0, 0)
+    claim = _claim(db)
+    assert claim is not None and claim.study_instance_uid == "1.1"
+    with db.write() as session:
+        dicomweb.fail_study(session, claim, "HTTP 404 Not Found", retry_in_s=0.0, max_attempts=1)
+    assert _found(db, "1.1", 5) == (0, 0)
+    with db.read() as session:
+        rows = session.execute(
+            select(DicomwebStudy.study_instance_uid, DicomwebStudy.number_of_study_related_instances)
+        )
+        counts = {uid: count for uid, count in rows}
+    assert counts == {"1.1": 2, "1.2": 1} and _states(db)["1.1"] == "failed"
+
+
+def test_a_study_retrieved_before_counts_were_kept_is_claimed_again_once(db: Database) -> None:
+    _note(db, "1.1")  # no count: from before 0010, or a server that does not give one
+    _retrieve(db, "poller-a", instances=1)
+    assert _found(db, "1.1", 1) == (0, 1)
+    _retrieve(db, "poller-a", instances=0)
+    assert _found(db, "1.1", 1) == (0, 0)
+
+
+def test_the_instances_held_of_a_study_are_listed_from_any_source(db: Database) -> None:
+    make_study(db, "1.2.3.4")
+    make_study(db, "1.2.3.5")
+    with db.read() as session:
+        assert dicomweb.stored_instance_uids(session, "1.2.3.4") == {"1.2.3.4.1"}
+        assert dicomweb.stored_instance_uids(session, "9.9") == set()
 
 
 def test_a_claim_whose_poller_died_is_taken_again_after_its_lease(db: Database) -> None:

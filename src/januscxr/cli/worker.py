@@ -15,7 +15,7 @@ def worker_command(
     reporter: Annotated[str | None, typer.Option(help="Registered reporter.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker threads in this process.")] = None,
 ) -> None:
-    """Read queued images until SIGTERM or Ctrl-C (settings: JANUSCXR_*, as for `januscxr serve`)."""
+    """Read queued images and send the outbox until SIGTERM or Ctrl-C (settings: JANUSCXR_*, as for `januscxr serve`)."""
     from januscxr.server import load_settings
     from januscxr.server.workers import run_workers
 

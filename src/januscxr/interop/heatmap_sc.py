@@ -75,6 +75,7 @@ def heatmap_capture(
     evidence = evidence_dataset(source)
     rgb = burn_in_caption(heatmap_overlay(pixels, result.heatmap), caption_lines(result, algorithm))
     orientation = evidence.get("PatientOrientation")
+    known = bool(orientation) and len(orientation) == 2 and all(orientation)
     capture = SCImage(
         pixel_array=np.asarray(rgb, dtype=np.uint8),  # (H, W, 3)
         photometric_interpretation="RGB",
@@ -95,11 +96,14 @@ def heatmap_capture(
         study_date=evidence.StudyDate or None,
         study_time=evidence.StudyTime or None,
         referring_physician_name=evidence.ReferringPhysicianName,
-        patient_orientation=tuple(orientation) if orientation and len(orientation) == 2 else ("", ""),
+        # highdicom wants a valid pair; an unknown orientation is written empty below (Type 2)
+        patient_orientation=tuple(orientation) if known else ("L", "F"),
         series_description=HEATMAP_SERIES_DESCRIPTION,
         software_versions=SOFTWARE_VERSION,
         specific_character_set=SPECIFIC_CHARACTER_SET,
     )
+    if not known:
+        capture["PatientOrientation"].value = None  # unknown in the source: empty, never guessed
     capture.BurnedInAnnotation = "YES"
     capture.BodyPartExamined = evidence.get("BodyPartExamined") or "CHEST"  # unpaired: no Laterality needed
     if evidence.get("Laterality"):

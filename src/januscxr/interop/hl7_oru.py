@@ -13,12 +13,16 @@ Text: every value is escaped here, before hl7apy sees it (``\\`` as ``\\E\\``, t
 ``&`` ``~`` as ``\\F\\`` ``\\S\\`` ``\\T\\`` ``\\R\\``), so a delimiter in report text, a name or
 an identifier can never split a field. Line breaks: the report text is OBX-5 of type TX, one
 repetition per line, which HL7 defines as a hard line break for TX (v2.5.1 2.A.79); FT's
-``\\.br\\`` is not used because hl7apy escapes formatting commands it does not know.
+``\\.br\\`` is not used because hl7apy escapes formatting commands it does not know. hl7apy
+caps each repetition at 199 characters (it types OBX-5 "varies" as ST), so a longer line is
+wrapped at word boundaries into repetitions of at most 66 characters (199 even if every one is
+an escaped delimiter).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,6 +42,7 @@ MESSAGE_TYPE = "ORU^R01^ORU_R01"
 PROCESSING_IDS = ("P", "T", "D")  # table 0103: production, training, debugging
 CONTROL_ID_MAX_CHARS = 20  # MSH-10 (ST, 20)
 ST_MAX_CHARS = 199
+WRAP_CHARS = ST_MAX_CHARS // 3  # a wrapped line fits even if every character is an escaped delimiter
 
 # OBX-3 of each section: the LOINC codes the TID 2000 SR uses for its headings.
 FINDINGS = codes.LN.Findings  # 59776-5
@@ -108,6 +113,18 @@ def oru_r01(
     except HL7apyException as error:
         raise MessageEncodingError(f"ORU^R01: {error}; expected a message valid against HL7 v{HL7_VERSION}") from error
     return str(message.to_er7())
+
+
+def _text_lines(text: str) -> list[str]:
+    """The escaped repetitions of a TX value: one per line, long lines wrapped at word boundaries."""
+    lines = []
+    for line in _LINE_BREAK.split(text):
+        if len(escaped(line)) <= ST_MAX_CHARS:
+            lines.append(escaped(line))
+        else:
+            wrapped = textwrap.wrap(line, WRAP_CHARS, break_on_hyphens=False, drop_whitespace=True)
+            lines.extend(escaped(part) for part in wrapped)
+    return lines
 
 
 def escaped(value: str) -> str:
@@ -203,8 +220,8 @@ def _observation(
     obx.obx_1 = str(set_id)
     obx.obx_2 = "TX"
     obx.obx_3, obx.obx_4 = code
-    for line in _LINE_BREAK.split(text):  # TX: one repetition per line
-        obx.add_field("OBX_5").value = escaped(line)
+    for line in _text_lines(text):  # TX: one repetition per line
+        obx.add_field("OBX_5").value = line
     obx.obx_11 = status.hl7
     if signature is not None:
         obx.obx_14 = _timestamp(aware(signature.signed_at))

@@ -4,6 +4,9 @@ Each poll asks for studies whose Modalities in Study include each configured mod
 from the server's cursor (the newest Study Date seen, kept in the database) minus an overlap,
 since QIDO-RS has no "received since". Every study found is noted once (storage.dicomweb) and
 retrieved under a claim, so no study is retrieved twice across restarts or by two pollers. A
+retrieved study that a later poll finds with more Number of Study Related Instances (a late
+image, a repeat view) is claimed again, and only the instances januscxr lacks are fetched (QIDO-RS
+instance query, then WADO-RS one by one), so that study completion reads them. A
 claimed study's series are queried with the series filters (Modality, Body Part Examined,
 Station Name, Institution Name); only matching series are retrieved, instance by instance,
 each handed to the same :class:`~januscxr.pacs.listener.Receiver` as the DICOM listener's
@@ -20,7 +23,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 QIDO_PAGE = 100  # studies asked for per QIDO-RS request
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, STUDY_DATE = "0020000D", "0020000E", "00080020"
+SOP_INSTANCE_UID, NUMBER_OF_STUDY_RELATED_INSTANCES = "00080018", "00201208"
 _SERVER_STATUSES = frozenset({401, 403, 407, 408, 429})  # and 5xx: the server, not the study, failed
 
 
@@ -80,6 +84,7 @@ class PollResult:
 
     found: int = 0
     new: int = 0
+    requeued: int = 0  # retrieved before, grown since
     retrieved: int = 0
     instances: int = 0
     error: str | None = None
@@ -125,7 +130,8 @@ class DicomwebPoller:
             return self._failed(PollResult(), f"QIDO-RS query failed: {describe_error(error)}")
         with self._db.write() as session:
             new = state.note_studies(session, name, found)
-        result = PollResult(found=len(found), new=new)
+            requeued = state.requeue_grown_studies(session, name, found)
+        result = PollResult(found=len(found), new=new, requeued=requeued)
         while not self._stop.is_set():
             with self._db.write() as session:
                 claim = state.claim_study(
@@ -136,7 +142,7 @@ class DicomwebPoller:
             instances, server_error = self._retrieve_claimed(claim)
             if server_error is not None:
                 return self._failed(result, server_error)
-            result = PollResult(result.found, result.new, result.retrieved + 1, result.instances + instances)
+            result = replace(result, retrieved=result.retrieved + 1, instances=result.instances + instances)
         dates = [parsed for study in found if (parsed := _parse_date(study.study_date)) is not None]
         newest = min(max(dates), date.today()) if dates else None  # a future-dated study never moves it on
         cursor = f"{newest:%Y%m%d}" if newest else None
@@ -156,14 +162,17 @@ class DicomwebPoller:
             for study in self._search_studies({"ModalitiesInStudy": modality, "StudyDate": f"{since:%Y%m%d}-"}):
                 uid = _first(study, STUDY_INSTANCE_UID)
                 if uid:
-                    found.setdefault(uid, state.FoundStudy(uid, _first(study, STUDY_DATE)))
+                    count = _parse_count(_first(study, NUMBER_OF_STUDY_RELATED_INSTANCES))
+                    found.setdefault(uid, state.FoundStudy(uid, _first(study, STUDY_DATE), count))
         return list(found.values())
 
     def _search_studies(self, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Every page of a QIDO-RS study query (a server that ignores ``offset`` stops at the first repeat)."""
         offset, seen = 0, set[str | None]()
         while True:
-            page = self.client.search_for_studies(search_filters=filters, limit=QIDO_PAGE, offset=offset)
+            page = self.client.search_for_studies(
+                search_filters=filters, fields=["NumberOfStudyRelatedInstances"], limit=QIDO_PAGE, offset=offset
+            )
             uids = {_first(study, STUDY_INSTANCE_UID) for study in page}
             if not page or uids <= seen:
                 return
@@ -204,6 +213,8 @@ class DicomwebPoller:
         return instances, None
 
     def _retrieve(self, study_instance_uid: str) -> tuple[int, list[str]]:
+        with self._db.read() as session:
+            held = state.stored_instance_uids(session, study_instance_uid)
         stored, refused, series_seen = 0, list[str](), set[str]()
         for modality in self.config.modalities:
             filters = self.config.series_filters(modality)
@@ -212,11 +223,24 @@ class DicomwebPoller:
                 if not series_uid or series_uid in series_seen:
                     continue
                 series_seen.add(series_uid)
-                for dataset in self.client.iter_series(study_instance_uid, series_uid):
+                for dataset in self._instances(study_instance_uid, series_uid, held):
                     detail = self._hand_over(dataset)
                     stored += detail is None
                     refused += [detail] if detail else []
         return stored, refused
+
+    def _instances(self, study_instance_uid: str, series_instance_uid: str, held: set[str]) -> Iterator[Dataset]:
+        """A series' instances in one request; only those not in ``held``, one by one, when januscxr holds some."""
+        if not held:
+            yield from self.client.iter_series(study_instance_uid, series_instance_uid)
+            return
+        listed = self.client.search_for_instances(
+            study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid, get_remaining=True
+        )
+        for instance in listed:
+            sop_instance_uid = _first(instance, SOP_INSTANCE_UID)
+            if sop_instance_uid and sop_instance_uid not in held:
+                yield self.client.retrieve_instance(study_instance_uid, series_instance_uid, sop_instance_uid)
 
     def _hand_over(self, dataset: Dataset) -> str | None:
         """Give one retrieved instance to the receiver; None when stored (or already), else why not."""
@@ -244,7 +268,7 @@ class DicomwebPoller:
             )
         wait_s = (next_poll_at - utcnow()).total_seconds()
         logger.warning("DICOMweb %s: %s; next try in %.0f s", self.config.name, message, wait_s)
-        return PollResult(result.found, result.new, result.retrieved, result.instances, error=message)
+        return replace(result, error=message)
 
     def _prepare_staging(self) -> None:
         if not self._staging_dir.is_dir():
@@ -332,6 +356,14 @@ def _shown(url: str) -> str:
 def _first(item: dict[str, Any], tag: str) -> str | None:
     values = item.get(tag, {}).get("Value") or [None]
     return str(values[0]) if values[0] is not None else None
+
+
+def _parse_count(value: str | None) -> int | None:
+    """A DICOM IS as an int; None when absent or malformed."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _parse_date(value: str | None) -> date | None:

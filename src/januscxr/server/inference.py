@@ -32,6 +32,8 @@ from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter
 from januscxr.server.datafolder import DISPLAY, write_private
 from januscxr.server.failures import ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
+from januscxr.server.outbox import OutboundConfig
+from januscxr.server.outbox_objects import queue_ai_result
 from januscxr.storage import audit
 from januscxr.storage.database import Database
 from januscxr.storage.jobs import (
@@ -146,8 +148,10 @@ class InferencePool:
         lease_s: float = DEFAULT_LEASE_S,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         poll_s: float = DEFAULT_POLL_S,
+        outbound: OutboundConfig | None = None,
     ) -> None:
         self.db = db
+        self.outbound = outbound or OutboundConfig()  # where the AI objects of each read are queued
         self.data_dir = data_dir
         self._classifier = classifier
         self._reporter = reporter
@@ -194,6 +198,7 @@ class InferencePool:
             lease_s=settings.job_lease_s,
             max_attempts=settings.job_max_attempts,
             poll_s=settings.job_poll_s,
+            outbound=OutboundConfig.from_settings(settings),
         )
 
     def submit(self, image_id: int, *, quiet_s: float = 0.0) -> None:
@@ -359,6 +364,16 @@ class InferencePool:
                 session, stored, result.prediction, result.report, overlays, discordances=result.discordances
             )
             report, change = take_ai_result(session, stored.study, ai_result, late=late)
+            if self.outbound.is_enabled:  # in this transaction: a stored result is always sent
+                queue_ai_result(
+                    session,
+                    self.outbound,
+                    self.data_dir,
+                    stored,
+                    result.prediction,
+                    pixels=image.pixels,
+                    draft=result.report,
+                )
             if late:  # in the audit log: the draft was replaced, or a reader's text kept (DraftChange)
                 detail = {"image_id": image_id, "ai_result_id": ai_result.id, "draft": change.value}
                 audit.record_event(

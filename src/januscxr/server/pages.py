@@ -32,7 +32,7 @@ from januscxr.server.security import CSRF_FIELD, LOGIN_CSRF_COOKIE, new_token, t
 from januscxr.server.sessions import log_in, log_out
 from januscxr.server.uploads import ingest_uploads
 from januscxr.server.worklist_view import worklist_headings, worklist_row
-from januscxr.storage import audit, dicomweb, jobs, studies
+from januscxr.storage import audit, dicomweb, jobs, outbox, studies
 
 public = APIRouter(include_in_schema=False)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
@@ -153,6 +153,7 @@ def admin_page(
         page = audit.page_events(session, filters.where(), before_id=before_id, after_id=after_id, limit=ADMIN_PAGE)
         failed_jobs = jobs.failed_jobs(session)
         polled = dicomweb.server_statuses(session), dicomweb.set_aside_studies(session)
+        outbox_items = outbox.outbox_rows(session)
     paged = {"after_id": after_id} if after_id else {}
     detail = {"before_id": before_id, "limit": ADMIN_PAGE} | filters.asked() | paged
     reading.record_access(room, principal, "read_audit", detail=detail)
@@ -160,7 +161,18 @@ def admin_page(
     context = {"page": page, "filters": filters, "reads": reads, "left_out": [r for r in reads if not r.in_export]}
     context["failed_jobs"] = failed_jobs
     context["dicomweb_servers"], context["dicomweb_set_aside"] = polled
+    context["outbox_items"] = outbox_items
     return render(room, request, "admin.html", principal, **context)
+
+
+@router.post("/admin/outbox/{item_id}/retry")
+def outbox_retry(item_id: RecordId, room: Room, principal: Admin) -> Response:
+    """Send an outbox item again now (a set-aside one, or one waiting out its backoff); audited."""
+    with room.db.write() as session:
+        item = outbox.retry_item(session, item_id)
+        detail = {"outbox_item_id": item_id, "destination": item.destination, "kind": item.kind, "state": item.state}
+        audit.record_event(session, "outbox_retry", user=principal.user, study_id=item.study_id, detail=detail)
+    return RedirectResponse(f"/admin#outbox-{item_id}", status_code=303)
 
 
 @router.get("/study-mode/scores", response_class=HTMLResponse)

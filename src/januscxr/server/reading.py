@@ -25,6 +25,7 @@ from januscxr.server.discordances import report_discordances
 from januscxr.server.failures import describe_stored
 from januscxr.server.headers import person_name, study_date, study_header
 from januscxr.server.ingest import study_label
+from januscxr.server.outbox_objects import queue_report
 from januscxr.server.schemas import (
     AddendumPublic,
     AiReadStatusPublic,
@@ -298,6 +299,7 @@ def sign(room: ReadingRoom, principal: Principal, study_id: int, update: ReportU
         reading.close_reading(session, study_id, principal.user, study_mode=room.settings.study_mode)
         detail = {"status": signed.status, "revision": signed.revision}
         audit.record_event(session, "sign", user=principal.user, study_id=study_id, report_id=report_id, detail=detail)
+        queue_report(session, room.pool.outbound, room.data_dir, signed)  # to the PACS, RIS, EHR, with the signature
         public = _report_public(session, signed)
     return _with_discordances(public, shown)
 
@@ -311,7 +313,9 @@ def add_addendum(room: ReadingRoom, principal: Principal, study_id: int, text: s
             session, "addendum", user=principal.user, study_id=study_id, report_id=report_id, detail=detail
         )
         # The addendum's UPDATE bypassed the session: refresh the report's row within this transaction.
-        public = _report_public(session, reports.get_report_by_id(session, report_id))
+        amended = reports.get_report_by_id(session, report_id)
+        queue_report(session, room.pool.outbound, room.data_dir, amended)
+        public = _report_public(session, amended)
     return _with_discordances(public, shown)
 
 

@@ -27,6 +27,7 @@ from januscxr.server.datafolder import SPOOL, reconcile_data_dir
 from januscxr.server.deps import ReadingRoom
 from januscxr.server.inference import InferencePool
 from januscxr.server.ingest import FolderWatcher, ingest_file
+from januscxr.server.outbox import start_outbox_sender
 from januscxr.server.settings import Settings, load_settings
 from januscxr.storage import audit
 from januscxr.storage.database import Database
@@ -58,9 +59,12 @@ def background_services(room: ReadingRoom) -> Iterator[None]:
         listener = dicom_listener(room.settings, receiver)
         listener.start()
     poller = start_dicomweb_poller(room)
+    sender = start_outbox_sender(room.db, room.settings)  # AI results and signed reports to the PACS, RIS, EHR
     try:
         yield
     finally:
+        if sender is not None:
+            sender.stop()
         if poller is not None:
             poller.stop()
         if listener is not None:

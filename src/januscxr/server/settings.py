@@ -117,6 +117,53 @@ class Settings(BaseSettings):
     dicomweb_max_attempts: int = Field(
         default=5, ge=1, description="Failed retrievals of one study before it is set aside (on the admin page)."
     )
+    outbound_dicom: list[str] = Field(
+        default_factory=list, description='C-STORE destinations of AI results and reports, "AE@host:port" each.'
+    )
+    outbound_stow_url: str | None = Field(default=None, description="DICOMweb root to STOW-RS the same objects to.")
+    outbound_stow_username: str | None = Field(default=None, description="Basic authentication user of STOW-RS.")
+    outbound_stow_password: SecretStr | None = Field(default=None, description="Basic authentication password.")
+    outbound_stow_token: SecretStr | None = Field(
+        default=None, description="Bearer token (instead of user and password)."
+    )
+    outbound_mllp_host: str | None = Field(
+        default=None, description="HL7 v2 receiver (RIS, interface engine) of ORU^R01."
+    )
+    outbound_mllp_port: int | None = Field(default=None, ge=1, le=65535, description="Its MLLP port.")
+    outbound_hl7_sending_application: str = Field(default="JANUSCXR", description="MSH-3.")
+    outbound_hl7_sending_facility: str = Field(default="", description="MSH-4.")
+    outbound_hl7_receiving_application: str = Field(default="", description="MSH-5.")
+    outbound_hl7_receiving_facility: str = Field(default="", description="MSH-6.")
+    outbound_hl7_processing_id: str = Field(default="P", description="MSH-11: P production, T training, D debugging.")
+    outbound_fhir_url: str | None = Field(default=None, description="FHIR R4 base URL receiving DiagnosticReports.")
+    outbound_fhir_username: str | None = Field(
+        default=None, description="Basic authentication user of the FHIR server."
+    )
+    outbound_fhir_password: SecretStr | None = Field(default=None, description="Basic authentication password.")
+    outbound_fhir_token: SecretStr | None = Field(
+        default=None, description="Bearer token (instead of user and password)."
+    )
+    outbound_fhir_identifier_system: str = Field(
+        default="urn:januscxr:accession", description="URI under which the accession number identifies the report."
+    )
+    outbound_organization: str = Field(
+        default="januscxr", description="The signers' organisation (Verifying Organization of the report SR)."
+    )
+    outbound_send_ai_sr: bool = Field(default=True, description="Send the AI results SR (TID 1500).")
+    outbound_send_heatmaps: bool = Field(
+        default=True, description="Send a heatmap Secondary Capture per flagged finding."
+    )
+    outbound_send_report_sr: bool = Field(default=True, description="Send the signed report SR (TID 2000).")
+    outbound_send_draft_sr: bool = Field(default=False, description="Send the AI draft as a preliminary SR.")
+    outbound_send_draft_hl7: bool = Field(default=False, description="Send the AI draft as ORU^R01 with status P.")
+    outbound_timeout_s: float = Field(default=30.0, gt=0, description="Connect and answer timeout of each send.")
+    outbound_backoff_base_s: float = Field(
+        default=10.0, gt=0, description="Wait after a failed send; doubles each time."
+    )
+    outbound_backoff_cap_s: float = Field(
+        default=600.0, gt=0, description="Longest wait between tries; a failing item is tried at this pace until sent."
+    )
+    outbound_poll_s: float = Field(default=1.0, gt=0, description="How often an idle sender looks for items.")
 
     def reporter_options(self) -> dict[str, Any]:
         """What :func:`januscxr.pipeline.load_reporter` takes besides the name."""

@@ -5,7 +5,9 @@ Study Date seen) minus an overlap, so it sees the same studies again and again. 
 noted once per server (a unique (server, Study Instance UID) row) and retrieved only under a
 claim, like a job of the work queue (storage.jobs): claimed with a lease in one short write
 transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the IMMEDIATE write lock), marked
-done only while the claim is held. A retrieved study is never claimed again, so no study is
+done only while the claim is held. A retrieved study is claimed again only when a later query
+reports more Number of Study Related Instances than when it was last queued (a late image, a
+repeat view); the poller then fetches only the instances januscxr lacks. So no study is
 retrieved twice across restarts or by two pollers at once; a claim whose poller died is taken
 again once its lease has passed, and a study that keeps failing is set aside after its attempts.
 """
@@ -21,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from januscxr.errors import ConflictError
-from januscxr.storage.tables import DicomwebServer, DicomwebStudy, JobState, utcnow
+from januscxr.storage.tables import DicomwebServer, DicomwebStudy, Image, JobState, Study, utcnow
 
 DEFAULT_LEASE_S = 300.0
 DEFAULT_MAX_ATTEMPTS = 5
@@ -33,10 +35,11 @@ class StudyClaimLostError(ConflictError):
 
 
 class FoundStudy(NamedTuple):
-    """A study a QIDO-RS query returned."""
+    """A study a QIDO-RS query returned (the instance count where the server gave it)."""
 
     study_instance_uid: str
     study_date: str | None
+    number_of_study_related_instances: int | None = None
 
 
 class ClaimedStudy(NamedTuple):
@@ -100,7 +103,12 @@ def note_studies(session: Session, name: str, found: Iterable[FoundStudy]) -> in
     note_server(session, name)
     now, new = utcnow(), 0
     for study in found:
-        values = {"server_name": name, "study_instance_uid": study.study_instance_uid, "study_date": study.study_date}
+        values = {
+            "server_name": name,
+            "study_instance_uid": study.study_instance_uid,
+            "study_date": study.study_date,
+            "number_of_study_related_instances": study.number_of_study_related_instances,
+        }
         statement = (
             _insert(session)(DicomwebStudy)
             .values(**values, state=JobState.QUEUED.value, attempts=0, instances=0, created_at=now, updated_at=now)
@@ -108,6 +116,44 @@ def note_studies(session: Session, name: str, found: Iterable[FoundStudy]) -> in
         )
         new += session.execute(statement.returning(DicomwebStudy.id)).first() is not None
     return new
+
+
+def requeue_grown_studies(session: Session, name: str, found: Iterable[FoundStudy]) -> int:
+    """Queue again each retrieved study of ``name`` that now has more instances than when it was
+    last queued (unknown counts, from before they were kept, count as fewer); a queued study just
+    takes the new count, a running or set-aside one is left alone. Returns how many were queued again."""
+    counts = {
+        study.study_instance_uid: study.number_of_study_related_instances
+        for study in found
+        if study.number_of_study_related_instances is not None
+    }
+    seen = DicomwebStudy.number_of_study_related_instances
+    known = select(DicomwebStudy.study_instance_uid, seen).where(
+        DicomwebStudy.server_name == name,
+        DicomwebStudy.study_instance_uid.in_(counts),
+        DicomwebStudy.state.in_([JobState.QUEUED.value, JobState.DONE.value]),
+    )
+    now, requeued = utcnow(), 0
+    for uid, count in session.execute(known):
+        if count is not None and count >= counts[uid]:
+            continue
+        grown = update(DicomwebStudy).where(  # checked again here: another poller may have moved it on
+            DicomwebStudy.server_name == name,
+            DicomwebStudy.study_instance_uid == uid,
+            or_(seen.is_(None), seen < counts[uid]),
+        )
+        session.execute(grown.where(DicomwebStudy.state == JobState.QUEUED.value).values({seen: counts[uid]}))
+        again = {"state": JobState.QUEUED.value, "attempts": 0, "next_try_at": None, "last_error": None}
+        again |= {"number_of_study_related_instances": counts[uid], "updated_at": now}
+        result = session.execute(grown.where(DicomwebStudy.state == JobState.DONE.value).values(**again))
+        requeued += result.rowcount  # type: ignore[attr-defined]
+    return requeued
+
+
+def stored_instance_uids(session: Session, study_instance_uid: str) -> set[str]:
+    """The SOP Instance UIDs januscxr already holds of a study (from any source)."""
+    query = select(Image.sop_instance_uid).join(Study).where(Study.study_instance_uid == study_instance_uid)
+    return set(session.scalars(query))
 
 
 def record_poll(session: Session, name: str, *, cursor_study_date: str | None, next_poll_at: datetime) -> None:
@@ -173,10 +219,10 @@ def claim_study(
 
 
 def finish_study(session: Session, claim: ClaimedStudy, *, instances: int, note: str | None = None) -> None:
-    """Mark the claimed study retrieved (``instances`` handed to ingest; ``note`` says what was
+    """Mark the claimed study retrieved (``instances`` more handed to ingest; ``note`` says what was
     refused); raises :class:`StudyClaimLostError` when ``claim.owner`` no longer holds it."""
     values: dict[str, Any] = {"state": JobState.DONE.value, "lease_expires_at": None, "updated_at": utcnow()}
-    values |= {"instances": instances, "last_error": note[:ERROR_MAX_CHARS] if note else None}
+    values |= {"instances": DicomwebStudy.instances + instances, "last_error": note[:ERROR_MAX_CHARS] if note else None}
     result = session.execute(update(DicomwebStudy).where(*_held(claim)).values(**values))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise _lost(claim)

@@ -213,9 +213,41 @@ class DicomwebStudy(Base):
     leased_by: Mapped[str | None] = mapped_column(String(128))
     next_try_at: Mapped[datetime | None]  # a failed retrieval is retried after a backoff
     instances: Mapped[int] = mapped_column(Integer, default=0)  # instances handed to ingest
+    # QIDO-RS's count when last queued; a later poll that finds more queues the study again
+    number_of_study_related_instances: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxItem(Base):
+    """One object to send to one destination (storage.outbox): claimed with a lease like a job,
+    retried with backoff until delivered. ``object_uid`` (SOP Instance UID, HL7 message control
+    id, FHIR bundle id) is the idempotency key: a resend carries the same identity."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("destination", "object_uid", name="uq_outbox_destination_object"),
+        Index("ix_outbox_claim", "destination", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination: Mapped[str] = mapped_column(String(200))  # dicom:AE@host:port, stow:<url>, mllp:host:port, fhir:<url>
+    kind: Mapped[str] = mapped_column(String(16))  # ai_sr, heatmap, report_sr, draft_sr, oru, fhir
+    object_uid: Mapped[str] = mapped_column(String(64))
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"))
+    report_id: Mapped[int | None] = mapped_column(Integer)
+    payload_path: Mapped[str | None] = mapped_column(Text)  # a DICOM file, relative to the data folder
+    payload_text: Mapped[str | None] = mapped_column(Text)  # an HL7 message or a FHIR bundle
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
 
 
 class AiResult(Base):
