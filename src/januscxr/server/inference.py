@@ -2,16 +2,15 @@
 
 Uploads and page loads only queue work here, as rows of the durable job queue
 (:mod:`januscxr.storage.jobs`) that workers in this process or in ``januscxr worker`` processes
-claim; a study shows on the worklist as pending until its result is stored. Decoding runs in a spawned child process (:class:`ImageDecoder`) with a
-time limit, so that one pathological file is abandoned instead of holding a worker; the model
-runs in worker threads (torch and NumPy release the GIL). PNGs and results are stored through
+claim; a study shows on the worklist as pending until its result is stored. Decoding runs in a
+spawned child process (:class:`~januscxr.server.decoder.ImageDecoder`) with a time limit, so that
+one pathological file is abandoned instead of holding a worker; the model runs in worker threads (torch and NumPy release the GIL). PNGs and results are stored through
 ``storage``; no tensor leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
 import secrets
@@ -19,17 +18,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from januscxr.errors import ImageTooLargeError, JanusCxrError, LateralViewError, ReadTimeoutError
-from januscxr.io import read_header, read_image
+from januscxr.errors import JanusCxrError, LateralViewError
+from januscxr.io import read_image
 from januscxr.io.limits import DEFAULT_MAX_PIXELS
 from januscxr.models.base import Classifier, Reporter
 from januscxr.models.registry import DEFAULT_CLASSIFIER
 from januscxr.pipeline import DEFAULT_REPORTER, cached_classifier, load_reporter, read_image_value
 from januscxr.server.datafolder import DISPLAY, write_private
+from januscxr.server.decoder import DEFAULT_READ_TIMEOUT_S, ImageDecoder
 from januscxr.server.failures import ai_status_for, describe_failure
 from januscxr.server.imaging import display_png, heatmap_png
 from januscxr.server.outbox import OutboundConfig
@@ -60,66 +59,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_READ_TIMEOUT_S = 60.0
-CHILD_START_TIMEOUT_S = 120.0
 DEFAULT_POLL_S = 1.0
 IDLE_CHECK_S = 0.05  # how often wait_idle looks at the queue
-
-
-class ImageDecoder:
-    """Reads images in a reusable spawned child process, abandoning any read over ``timeout_s``.
-
-    On a timeout the child is killed and the next read starts a fresh one. ``decode`` is called
-    in the child as ``decode(path, require_frontal=False)``; it must be a module-level function
-    (it is pickled by name). Images over ``max_pixels`` (from the header) are refused unread.
-    """
-
-    def __init__(
-        self,
-        *,
-        timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        decode: Callable[..., Image] = read_image,
-    ) -> None:
-        self.timeout_s, self.max_pixels, self._decode = timeout_s, max_pixels, decode
-        self._pool: Pool | None = None
-        self._lock = threading.Lock()
-
-    def read(self, path: Path) -> Image:
-        header = read_header(path)
-        if header.rows and header.columns and header.rows * header.columns > self.max_pixels:
-            raise ImageTooLargeError(
-                f"{path}: image is {header.columns}x{header.rows} px; expected at most {self.max_pixels:,} pixels"
-            )
-        with self._lock:
-            if self._pool is None:
-                self._pool = self._start()
-            pending = self._pool.apply_async(self._decode, (str(path),), {"require_frontal": False})
-            try:
-                image: Image = pending.get(timeout=self.timeout_s)
-            except multiprocessing.TimeoutError:
-                self._kill()
-                raise ReadTimeoutError(
-                    f"{path.name}: reading took longer than {self.timeout_s:g} s", timeout_s=self.timeout_s
-                ) from None
-        return image
-
-    def _start(self) -> Pool:
-        pool = multiprocessing.get_context("spawn").Pool(processes=1)
-        # The time limit is for reading, not for starting the child: wait until it has started and
-        # imported the decoder's module (unpickling the function as an argument imports it there).
-        pool.apply_async(callable, (self._decode,)).get(timeout=CHILD_START_TIMEOUT_S)
-        return pool
-
-    def close(self) -> None:
-        with self._lock:
-            self._kill()
-
-    def _kill(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()  # SIGTERM: stops a child stuck in C code too
-            self._pool.join()
-            self._pool = None
 
 
 class InferencePool:
