@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import huggingface_hub
 import pytest
 
 from januscxr.errors import ChecksumMismatchError, HubUnreachableError, UnknownModelError, WeightsNotFoundError
 from januscxr.models import hub
-from januscxr.models.registry import get_reporter_spec, reporter_specs
+from januscxr.models.expert_store import models_root
+from januscxr.models.registry import REPORTER_FILE, find_reporter_spec, get_reporter_spec, reporter_specs
 from tests.models.janus_tiny import write_tiny_original
 
 
@@ -37,6 +40,29 @@ def test_missing_weights_say_what_is_missing_and_how_to_get_them(tmp_path):
     (tmp_path / "janus-pro-cxr-final").mkdir()
     with pytest.raises(WeightsNotFoundError, match=r"\(config.json missing, model.safetensors missing"):
         hub.require_weights(spec, tmp_path)
+
+
+def test_a_trained_reporter_without_weights_is_told_to_restore_or_retrain_not_to_pull(tmp_path):
+    folder = tmp_path / "janus-pro-cxr-mysite"
+    folder.mkdir()
+    description = {"model_id": folder.name, "layout": "hf", "description": "fine-tuned here", "licence": "as base"}
+    (folder / REPORTER_FILE).write_text(json.dumps(description | {"parameters": "1B", "based_on": "janus-pro-1b"}))
+    spec = find_reporter_spec(folder.name, tmp_path)  # the description survived; the weights were deleted
+    with pytest.raises(WeightsNotFoundError) as caught:
+        hub.require_weights(spec, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "models pull" not in message and "huggingface.co" not in message
+    assert f"the trained reporter's folder {folder} is missing or incomplete (config.json missing" in message
+    assert "restore the folder from a backup" in message
+    assert f"januscxr train reporter --name {folder.name} --base janus-pro-1b" in message
+
+
+def test_reporter_weights_and_experts_share_one_default_models_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    spec = get_reporter_spec("janus-pro-1b")
+    assert hub.model_folder(spec) == models_root() / "janus-pro-1b" == tmp_path / ".cache/januscxr/models/janus-pro-1b"
+    assert hub.model_folder(spec, Path("~/m")) == tmp_path / "m" / "janus-pro-1b"  # expanded like the experts' folder
+    assert not hasattr(hub, "default_models_dir")
 
 
 def test_pull_without_a_hub_is_one_line_with_the_manual_route(tmp_path, monkeypatch):

@@ -234,6 +234,7 @@ def test_two_poller_processes_retrieve_and_read_each_study_once(
     assert [poller.returncode for poller in pollers] == [0, 0], outputs
     retrieved = [int(output.split(" retrieved")[0].rsplit(" ", 1)[-1]) for output in outputs]
     assert sum(retrieved) == 6, outputs  # each study retrieved by one process only
+    assert all(", 0 requeued, " in output for output in outputs), outputs  # no study grew after retrieval
 
     app = create_app(make_settings(tmp_path, database_url=url, study_quiet_s=0))  # reads what the pollers stored
     with TestClient(app):

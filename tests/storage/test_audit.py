@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert, text
 
 from januscxr.storage import audit
 from januscxr.storage.database import Database
@@ -56,3 +56,25 @@ def test_pages_both_ways_within_a_filter(db: Database) -> None:
         assert [e.id for e in back.events] == everything[:10] and back.newer_after_id is None
         last = audit.page_events(session, signs, before_id=everything[29], limit=10)
         assert [e.id for e in last.events] == everything[30:] and last.older_before_id is None
+
+
+def test_a_filter_by_action_searches_the_action_index(db: Database) -> None:
+    users = make_users(db)
+    rows = [{"action": "view", "user_id": users["rad"].id, "username": "rad", "detail": {}}] * 5000
+    rows += [{"action": "late_instance", "user_id": None, "username": None, "detail": {}}] * 5
+    with db.write() as session:
+        session.execute(insert(AuditEvent), rows)
+        session.execute(text("ANALYZE"))
+    statements: list[tuple[str, object]] = []
+
+    def capture(connection: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    with db.read() as session:
+        assert len(audit.list_events(session, audit.EventFilter(action="late_instance"))) == 5
+    event.remove(db.engine, "before_cursor_execute", capture)
+    (statement, parameters), explain = statements[-1], "EXPLAIN QUERY PLAN" if db.engine.name == "sqlite" else "EXPLAIN"
+    with db.engine.connect() as connection:
+        plan = " ".join(str(row) for row in connection.exec_driver_sql(f"{explain} {statement}", parameters))
+    assert "ix_audit_events_action" in plan, plan

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import func, select
+
+from januscxr.storage import users
 from januscxr.storage.database import Database
 from januscxr.storage.tables import LoginCounter
-from januscxr.storage.users import release_login_attempt, reserve_login_attempt
+from januscxr.storage.users import PRUNE_BATCH, release_login_attempt, reserve_login_attempt
 
 LIMITS = {"user:rad": 3, "ip:10.0.0.1": 5}
 
@@ -65,3 +70,48 @@ def test_concurrent_attempts_never_overrun_the_limit(db: Database) -> None:
         thread.join()
     assert outcomes.count(None) == 3 and len(outcomes) == 24
     assert failures(db) == {"user:rad": 3, "ip:10.0.0.1": 3}
+
+
+def count_counters(db: Database) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(LoginCounter)) or 0)
+
+
+@pytest.mark.slow  # 10,000 write transactions: 13 s on SQLite, 30 s on PostgreSQL
+def test_a_scan_of_user_names_leaves_a_bounded_table_and_the_throttle_working(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [datetime(2026, 11, 29, tzinfo=UTC)]
+    monkeypatch.setattr(users, "utcnow", lambda: clock[0])
+    for n in range(10_000):  # one new name a second from one address, over 166 windows of 60 s
+        clock[0] += timedelta(seconds=1)
+        assert reserve(db, {f"user:scan{n}": 3, "ip:10.0.0.9": 100}, window_s=60) is None
+    left = count_counters(db)
+    assert left <= 2 * 60 + 2  # the names of the last two windows and the address; without pruning 10,001
+    assert [reserve(db, LIMITS, window_s=60) for _ in range(4)][3] == 60  # the throttle still refuses
+    clock[0] += timedelta(minutes=10)  # every counter's window ended long ago: PRUNE_BATCH go per attempt
+    assert reserve(db, {"user:late": 3}, window_s=60) is None
+    assert count_counters(db) == left + 2 - PRUNE_BATCH + 1
+    assert reserve(db, {"user:late": 3}, window_s=60) is None
+    assert failures(db) == {"user:late": 2}
+
+
+def test_concurrent_attempts_prune_stale_counters_without_deadlock(db: Database) -> None:
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.write() as session:
+        session.add_all(LoginCounter(key=f"user:old{n}", window_started_at=long_ago, failures=1) for n in range(600))
+    barrier, outcomes, lock = threading.Barrier(24), [], threading.Lock()
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        outcome = reserve(db, {f"user:new{n}": 3, "ip:10.0.0.1": 5})
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(None) == 5 and len(outcomes) == 24  # the address's limit holds
+    assert not any(key.startswith("user:old") for key in failures(db))  # 24 attempts, 100 each at most

@@ -110,8 +110,9 @@ def poll_command(
         if once:
             result = poller.poll_once()
             typer.echo(
-                f"{result.found} studies found, {result.new} new, {result.retrieved} retrieved, "
-                f"{result.instances} instances stored" + (f"; stopped: {result.error}" if result.error else "")
+                f"{result.found} studies found, {result.new} new, {result.requeued} requeued, "
+                f"{result.retrieved} retrieved, {result.instances} instances stored"
+                + (f"; stopped: {result.error}" if result.error else "")
             )
             if result.error:
                 raise typer.Exit(1)

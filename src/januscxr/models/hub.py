@@ -18,7 +18,9 @@ from typing import Any
 
 from januscxr.errors import ChecksumMismatchError, HubUnreachableError, WeightsNotFoundError
 from januscxr.models.base import ReporterSpec
+from januscxr.models.expert_store import models_root
 from januscxr.models.janus_conversion import convert_checkpoint, iter_layout_problems
+from januscxr.models.registry import LOCAL_HUB
 from januscxr.models.weights_file import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -27,13 +29,9 @@ MANIFEST = "januscxr-weights.json"
 SOURCE = "source"
 
 
-def default_models_dir() -> Path:
-    """``~/.cache/januscxr/models``; the CLI's ``--models-dir`` and ``JANUSCXR_MODELS_DIR`` override it."""
-    return Path.home() / ".cache" / "januscxr" / "models"
-
-
 def model_folder(spec: ReporterSpec, models_dir: Path | None = None) -> Path:
-    return (models_dir or default_models_dir()) / spec.model_id
+    """``<models dir>/<model id>``; the models dir defaults as in :func:`~januscxr.models.expert_store.models_root`."""
+    return models_root(models_dir) / spec.model_id
 
 
 def manual_steps(spec: ReporterSpec, folder: Path) -> str:
@@ -50,12 +48,25 @@ def require_weights(spec: ReporterSpec, models_dir: Path | None = None) -> Path:
     problems = list(iter_layout_problems(folder))
     if problems:
         where = "folder does not exist" if not folder.exists() else ", ".join(problems)
+        if spec.hub_repo == LOCAL_HUB:
+            raise WeightsNotFoundError(_trained_here_missing(spec, folder, where))
         raise WeightsNotFoundError(
             f"{spec.model_id}: no weights in {folder} ({where}). Get them with "
             f"`januscxr models pull {spec.model_id}` (downloads {spec.hub_repo} from the Hugging Face hub), "
             f"or, without hub access, {manual_steps(spec, folder)}"
         )
     return folder
+
+
+def _trained_here_missing(spec: ReporterSpec, folder: Path, where: str) -> str:
+    """A reporter trained here has no hub to pull from: its folder must come back from a copy or a new run."""
+    base = spec.based_on or "<base reporter>"
+    return (
+        f"{spec.model_id}: the trained reporter's folder {folder} is missing or incomplete ({where}); "
+        "it was fine-tuned here, so no hub has it: restore the folder from a backup, or retrain it with "
+        f"`januscxr train reporter --name {spec.model_id} --base {base} --manifest <manifest> --out <run folder>` "
+        "(MODEL_CARD.md, in that folder or the run folder, records the first run's command)"
+    )
 
 
 @dataclass(frozen=True)

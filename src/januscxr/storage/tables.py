@@ -349,7 +349,7 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     username: Mapped[str | None] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32), index=True)
     study_id: Mapped[int | None] = mapped_column(Integer, index=True)
     report_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -362,7 +362,7 @@ class LoginCounter(Base):
     __tablename__ = "login_counters"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # pruned by age
     failures: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -101,12 +101,35 @@ def reserve_login_attempt(session: Session, limits: Mapping[str, int], *, window
         if as_utc(counter.window_started_at) + window <= now:
             counter.window_started_at, counter.failures = now, 0
     full = [c for c in counters if c.failures >= limits[c.key]]
+    if not full:
+        for counter in counters:
+            counter.failures += 1
+    session.flush()
+    prune_login_counters(session, started_before=now - 2 * window)
     if full:
         return max((as_utc(c.window_started_at) + window - now).total_seconds() for c in full)
-    for counter in counters:
-        counter.failures += 1
-    session.flush()
     return None
+
+
+PRUNE_BATCH = 100  # counters deleted per attempt at most: a scan's leftovers go over a few attempts
+
+
+def prune_login_counters(session: Session, *, started_before: datetime) -> int:
+    """Delete up to :data:`PRUNE_BATCH` counters whose window began before ``started_before``.
+
+    :func:`reserve_login_attempt` calls it with its own keys already locked and reset, passing the
+    start of windows that ended more than one window ago, so that names tried once (a scan of user
+    names) do not pile up. On PostgreSQL counters another attempt holds are skipped, never waited
+    for (``FOR UPDATE SKIP LOCKED``), so attempts cannot deadlock here. Returns the rows deleted.
+    """
+    stale = (
+        select(LoginCounter.key)
+        .where(LoginCounter.window_started_at < started_before)
+        .limit(PRUNE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    statement = delete(LoginCounter).where(LoginCounter.key.in_(stale)).execution_options(synchronize_session=False)
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def release_login_attempt(session: Session, keys: Collection[str]) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from januscxr.errors import ManifestError, ModelError, WeightsNotFoundError
-from januscxr.models.hub import default_models_dir, require_weights
+from januscxr.models.expert_store import models_root
+from januscxr.models.hub import require_weights
 from januscxr.models.janus import load_janus
 from januscxr.models.janus_conversion import iter_layout_problems
 from januscxr.models.registry import check_reporter_name, get_reporter_spec
@@ -62,7 +63,7 @@ def resolve_base(base: str, models_dir: Path | None = None) -> Path:
     """The base checkpoint's folder, refused unless it is a Janus checkpoint in januscxr's layout."""
     folder = Path(base)
     if not folder.is_dir():
-        local = (models_dir or default_models_dir()) / base
+        local = models_root(models_dir) / base
         folder = local if local.is_dir() else require_weights(get_reporter_spec(base), models_dir)
     problems = list(iter_layout_problems(folder))
     if problems:
@@ -161,7 +162,7 @@ def train_reporter(run: ReporterRun, config: ReporterTrainConfig, *, resume: boo
 def _export(model: Any, base: Path, run: ReporterRun, summary: dict[str, Any]) -> dict[str, Any]:
     adapter = run.out_dir / "adapter"
     model.save_pretrained(adapter)
-    destination = (run.models_dir or default_models_dir()) / summary["name"]
+    destination = models_root(run.models_dir) / summary["name"]
     tensors = write_merged(model, base, destination)
     spec = reporter_spec(
         summary["name"],
