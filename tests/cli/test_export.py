@@ -330,8 +330,11 @@ def test_real_fixture_dicoms_pass_dciodvfy_after_deidentification(fixture: str, 
         add_image(session, study, sop_instance_uid=original.SOPInstanceUID, file_path="images/real.dcm")
     db.dispose()
     out = tmp_path / "out"
-    code, output = export(Room(data_dir, [], source, source), out, "all", "--deidentify", "--shift-dates")
+    room = Room(data_dir, [], source, source)
+    code, output = export(room, out, "all", "--deidentify", "--shift-dates", "--include-burned-in")
     assert code == 0, output
+    if fixture == "misc":  # a Secondary Capture that does not say: presumed burned in, exported only on request
+        assert "flagged images/real.dcm: Burned In Annotation missing" in output
     written = out / manifest(out)[0]["image_file"]
     ds = pydicom.dcmread(written)
     assert ds.PixelData == original.PixelData and ds.PatientIdentityRemoved == "YES"

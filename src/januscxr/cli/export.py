@@ -64,7 +64,7 @@ def export_command(
     try:
         with db.read() as session:
             study_ids = select_study_ids(session, _selectors(studies))
-        prepare_out_dir(out)
+        prepare_out_dir(out, settings.data_dir)
         deidentifier = Deidentifier(shift_dates=shift_dates) if deidentify else None
         options = ExportOptions(deidentifier=deidentifier, include_burned_in=include_burned_in)
         with typer.progressbar(

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -30,6 +31,18 @@ MIN_SHIFT_DAYS, MAX_SHIFT_DAYS = 30, 3650
 
 BASIC_PROFILE = ("113100", "Basic Application Confidentiality Profile")
 MODIFIED_DATES_OPTION = ("113107", "Retain Longitudinal Temporal Information Modified Dates Option")
+
+PRESUMED_BURNED_IN = "PRESUMED"
+SECONDARY_CAPTURE_CLASSES = frozenset(  # Secondary Capture, and its multi-frame single bit to true colour kinds
+    {
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "1.2.840.10008.5.1.4.1.1.7.4",
+    }
+)
+_SCREEN_WORDS = ("SCREEN", "REPORT")
 
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS = frozenset({"AE", "AS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"})
@@ -129,8 +142,18 @@ def deidentify_dataset(dataset: Dataset, deidentifier: Deidentifier, *, patient_
 
 
 def burned_in_annotation(dataset: Dataset) -> str:
-    """The image's Burned In Annotation: ``YES``, ``NO``, or ``""`` when the header does not say."""
-    return str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
+    """The image's Burned In Annotation: ``YES``, ``NO``, ``PRESUMED``, or ``""`` when the header does not say.
+
+    ``PRESUMED``: the attribute is missing but the image is a Secondary Capture or its Image Type
+    says SCREEN or REPORT, images that are text drawn on pixels more often than not.
+    """
+    stated = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
+    if stated:
+        return stated
+    image_type = dataset.get("ImageType") or []
+    kinds = " ".join(str(v) for v in (image_type if isinstance(image_type, MultiValue) else [image_type])).upper()
+    is_capture = str(dataset.get("SOPClassUID", "")) in SECONDARY_CAPTURE_CLASSES
+    return PRESUMED_BURNED_IN if is_capture or any(word in kinds for word in _SCREEN_WORDS) else ""
 
 
 def identifying_values(dataset: Dataset) -> dict[str, str]:

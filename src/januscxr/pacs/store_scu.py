@@ -14,6 +14,7 @@ server refused the content itself (400, 413, 415). C-STORE success (0x0000) and 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ SUCCESS = 0x0000
 WARNINGS = frozenset({0xB000, 0xB006, 0xB007, 0x0107, 0x0116})
 STOW_CONTENT_REFUSED = frozenset({400, 413, 415})
 _DESTINATION = re.compile(r"^(?P<ae>[^@]+)@(?P<host>[^:@]+|\[[0-9A-Fa-f:]+\]):(?P<port>[0-9]{1,5})$")
+# A host name (RFC 1123 labels; "_" allowed, as some internal DNS has it) or an IPv4 or IPv6 address.
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +95,21 @@ def parse_dicom_destination(entry: str, *, calling_ae_title: str, timeout_s: flo
         raise ConfigurationError(f"outbound_dicom: {entry!r}; expected AE@host:port, e.g. PACS@10.0.0.5:104")
     ae_title = check_ae_title(match["ae"], "outbound_dicom")  # DicomListenerError, a ConfigurationError
     calling = check_ae_title(calling_ae_title, "dicom_ae_title")
-    host = match["host"].strip("[]")
+    host = check_host(match["host"].strip("[]"), "outbound_dicom")
     return DicomDestination(ae_title, host, int(match["port"]), calling_ae_title=calling, timeout_s=timeout_s)
+
+
+def check_host(host: str, setting: str) -> str:
+    """``host`` when it is a well-formed host name or IP address; ConfigurationError naming ``setting`` otherwise."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ConfigurationError(f"{setting}: host {host!r}; expected a host name (letters, digits, '-', '.') or IP")
+    return host
 
 
 def send_cstore(path: Path, destination: DicomDestination) -> int:
@@ -112,7 +128,10 @@ def send_cstore(path: Path, destination: DicomDestination) -> int:
         setattr(ae, attribute, destination.timeout_s)
     syntaxes = list(dict.fromkeys([UID(dataset.file_meta.TransferSyntaxUID), *SCU_TRANSFER_SYNTAXES]))
     ae.add_requested_context(dataset.SOPClassUID, syntaxes)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    try:
+        assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    except OSError as error:  # the host name does not resolve (socket.gaierror), or the network is away
+        raise DeliveryError(f"{where}: {error.strerror or error}; expected a reachable SCP", retryable=True) from error
     if not assoc.is_established:
         why = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "refused or not answered"
         raise DeliveryError(

@@ -28,6 +28,7 @@ from januscxr.pacs.mllp import send_mllp
 from januscxr.pacs.store_scu import (
     DicomDestination,
     StowDestination,
+    check_host,
     parse_dicom_destination,
     send_cstore,
     send_stow,
@@ -149,7 +150,8 @@ def _mllp(settings: Settings) -> MllpDestination | None:
         processing_id=settings.outbound_hl7_processing_id,
     )
     port, timeout_s = settings.outbound_mllp_port, settings.outbound_timeout_s
-    return MllpDestination(settings.outbound_mllp_host, port, routing, timeout_s=timeout_s)
+    host = check_host(settings.outbound_mllp_host, "outbound_mllp_host")
+    return MllpDestination(host, port, routing, timeout_s=timeout_s)
 
 
 def _fhir(settings: Settings) -> FhirEndpoint | None:

@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from sqlalchemy.orm import Session
 
-from januscxr.errors import JanusCxrError
+from januscxr.errors import ImageReadError, JanusCxrError
 from januscxr.interop import (
     Algorithm,
     Signature,
@@ -52,6 +52,8 @@ from januscxr.types import DraftReport, FindingResult, FloatArray, Prediction
 
 logger = logging.getLogger(__name__)
 
+_UPLOAD_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})  # uploads without a DICOM study to add objects to
+
 
 def queue_ai_result(
     session: Session,
@@ -67,18 +69,22 @@ def queue_ai_result(
     if not config.is_enabled:
         return 0
     queued = 0
-    source = _source_header(data_dir, image)
+    source, unreadable = _source_or_reason(data_dir, image)
     results = prediction.ordered()
     algorithm = algorithm_of(prediction.model_id, prediction.model_version)
     study_id = image.study_id
-    if source is not None and config.dicom_names:
+    if (source is not None or unreadable) and config.dicom_names:
+
+        def header() -> Dataset:
+            return _required(source, unreadable)
+
         builds: list[tuple[OutboxKind, Callable[[], Sequence[Dataset]]]] = []
         if config.send_ai_sr:
-            builds.append((OutboxKind.AI_SR, lambda: [ai_result_sr(source, results, algorithm)]))
+            builds.append((OutboxKind.AI_SR, lambda: [ai_result_sr(header(), results, algorithm)]))
         if config.send_heatmaps and any(r.flagged and r.heatmap is not None for r in results):
-            builds.append((OutboxKind.HEATMAP, lambda: heatmap_captures(source, pixels, results, algorithm)))
+            builds.append((OutboxKind.HEATMAP, lambda: heatmap_captures(header(), pixels, results, algorithm)))
         if config.send_draft_sr:
-            builds.append((OutboxKind.DRAFT_SR, lambda: [draft_report_sr(source, draft)]))
+            builds.append((OutboxKind.DRAFT_SR, lambda: [draft_report_sr(header(), draft)]))
         for kind, build in builds:
             queued += _queue_dicom(session, config, data_dir, (study_id, None), kind, build)
     if config.send_draft_hl7 and config.mllp is not None:
@@ -98,21 +104,22 @@ def queue_report(session: Session, config: OutboundConfig, data_dir: Path, repor
         return 0  # a resident's preliminary signature and study-mode reads stay inside
     study = session.get_one(Study, report.study_id)
     image = next((i for i in study.images if _is_dicom(data_dir, i)), None)
-    source = _source_header(data_dir, image) if image is not None else None
+    image = image or next((i for i in study.images if _is_missing_dicom(data_dir, i)), None)
+    source, unreadable = _source_or_reason(data_dir, image)
     try:
         outgoing = outgoing_report(session, config, report)
     except JanusCxrError as error:
         return _queue_unencodable(session, config, study.id, report.id, str(error))
     queued, ids = 0, (study.id, report.id)
-    if source is not None and config.dicom_names and config.send_report_sr:
-        previous = _previous_sr(session, data_dir, report.id)
+    if (source is not None or unreadable) and config.dicom_names and config.send_report_sr:
         signature = outgoing.signature
         assert signature is not None  # OutgoingReport.signed
 
         def sr() -> list[Dataset]:
+            previous = _previous_sr(session, data_dir, report.id)  # in the build: a lost file sets the SR aside
             return [
                 report_sr(
-                    source,
+                    _required(source, unreadable),
                     findings=outgoing.findings,
                     impression=outgoing.impression,
                     signature=signature,
@@ -269,11 +276,33 @@ def _ai_results(session: Session, report: Report) -> tuple[list[FindingResult], 
     return finding_results(ai_result), algorithm_of(ai_result.model_id, ai_result.model_version)
 
 
-def _source_header(data_dir: Path, image: Image | None) -> Dataset | None:
-    """The image's DICOM header (None for a PNG or JPEG upload: there is no DICOM study to add objects to)."""
-    if image is None or not _is_dicom(data_dir, image):
-        return None
-    return read_dataset(data_dir / image.file_path, stop_before_pixels=True)
+def _source_or_reason(data_dir: Path, image: Image | None) -> tuple[Dataset | None, str | None]:
+    """The image's DICOM header, or why it cannot be read: (None, None) for a PNG or JPEG upload.
+
+    A DICOM source that was deleted from the data folder, or no longer reads, gives the reason:
+    the objects built on it are queued set aside with it, so that the admin page shows what was lost.
+    """
+    if image is None or not (_is_dicom(data_dir, image) or _is_missing_dicom(data_dir, image)):
+        return None, None
+    try:
+        return read_dataset(data_dir / image.file_path, stop_before_pixels=True), None
+    except JanusCxrError as error:
+        return None, f"source image {image.file_path}: {error}"
+
+
+def _required(source: Dataset | None, unreadable: str | None) -> Dataset:
+    if source is None:
+        raise ImageReadError(unreadable or "no DICOM source image; expected one in the study")
+    return source
+
+
+def _is_missing_dicom(data_dir: Path, image: Image) -> bool:
+    """The image's file is gone (or unreadable) and its name does not say PNG or JPEG upload."""
+    try:
+        sniff_format(data_dir / image.file_path)
+    except JanusCxrError:
+        return Path(image.file_path).suffix.lower() not in _UPLOAD_SUFFIXES
+    return False
 
 
 def _is_dicom(data_dir: Path, image: Image) -> bool:

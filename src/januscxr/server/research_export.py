@@ -7,7 +7,8 @@ Layout of the folder (files 0600, folders 0700)::
     <patient>/<study>/report.json      only for studies whose report is signed or amended
 
 An image that cannot be read is named in :attr:`ExportOutcome.skipped` and the rest go on; one
-with Burned In Annotation YES is withheld unless :attr:`ExportOptions.include_burned_in`.
+with Burned In Annotation YES (or presumed: a Secondary Capture, SCREEN or REPORT image that does
+not say) is withheld unless :attr:`ExportOptions.include_burned_in`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from januscxr.errors import ConfigurationError, ImageReadError
-from januscxr.interop.deidentify import Deidentifier, burned_in_annotation, deidentify_dataset, identifying_values
+from januscxr.interop.deidentify import (
+    PRESUMED_BURNED_IN,
+    Deidentifier,
+    burned_in_annotation,
+    deidentify_dataset,
+    identifying_values,
+)
 from januscxr.interop.image_metadata import JPEG_SOI, PNG_SIGNATURE, strip_metadata
 from januscxr.interop.redaction import known_identifiers, redact_text
 from januscxr.server.datafolder import PRIVATE_DIR, write_private
@@ -64,8 +71,15 @@ class ExportOutcome:
     flagged: list[str] = field(default_factory=list)  # burned-in annotation, included on request
 
 
-def prepare_out_dir(out: Path) -> None:
-    """Create ``out`` (0700); refuse one that exists and is not an empty folder."""
+def prepare_out_dir(out: Path, data_dir: Path) -> None:
+    """Create ``out`` (0700); refuse a link, a folder inside the data folder or holding it, and a non-empty one."""
+    if out.is_symlink():
+        raise ConfigurationError(f"--out {out}: is a link; expected a real new or empty folder")
+    where, data = out.resolve(), data_dir.resolve()
+    if where.is_relative_to(data) or data.is_relative_to(where):
+        raise ConfigurationError(
+            f"--out {out}: inside or holding the data folder {data_dir}; expected a folder outside it"
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigurationError(f"--out {out}: exists and is not an empty folder; expected a new or empty folder")
     out.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
@@ -155,11 +169,12 @@ class _StudyExport:
         except (OSError, ImageReadError) as error:
             self.outcome.skipped.append(f"{name}: {getattr(error, 'strerror', None) or error}")
             return None
-        if burned_in == "YES":
+        if burned_in in ("YES", PRESUMED_BURNED_IN):
+            why = "YES" if burned_in == "YES" else "missing, presumed YES (Secondary Capture, SCREEN or REPORT image)"
             if not self.options.include_burned_in:
-                self.outcome.withheld.append(f"{name}: Burned In Annotation YES")
+                self.outcome.withheld.append(f"{name}: Burned In Annotation {why}")
                 return None
-            self.outcome.flagged.append(f"{name}: Burned In Annotation YES")
+            self.outcome.flagged.append(f"{name}: Burned In Annotation {why}")
         write_private(target, content)
         self.outcome.images += 1
         return {
