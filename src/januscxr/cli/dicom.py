@@ -114,6 +114,8 @@ def poll_command(
                 f"{result.retrieved} retrieved, {result.instances} instances stored"
                 + (f"; stopped: {result.error}" if result.error else "")
             )
+            if result.problem:
+                typer.echo(f"problems: {result.problem}", err=True)
             if result.error:
                 raise typer.Exit(1)
             return

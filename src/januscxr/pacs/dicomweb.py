@@ -13,6 +13,15 @@ each handed to the same :class:`~januscxr.pacs.listener.Receiver` as the DICOM l
 (``calling_ae_title`` is the server's name). A failed poll is retried with exponential backoff
 (capped); the server's status is kept in the database for the admin page. The poller imports
 no server code: the server wires the receiver.
+
+A server's answers are not trusted: each HTTP answer is bounded in time and size
+(:mod:`~januscxr.pacs.dicomweb_answers`), paging stops after ``MAX_QIDO_PAGES``, a study or series
+whose UID is not a DICOM UID is skipped, and a retrieved instance is stored only when it is the
+one asked for (Study, Series and SOP Instance UID), of a radiograph SOP class and modality, with
+all its Pixel Data. Each such problem is one line in the server's status (a successful poll keeps
+the first and counts the rest); good studies of the same poll are still retrieved. The cursor is
+the newest valid Study Date seen that is not after today: a study dated in the future or
+malformed is retrieved but never moves the cursor.
 """
 
 from __future__ import annotations
@@ -22,11 +31,10 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -35,6 +43,22 @@ from pydicom.dataset import Dataset
 
 from januscxr.errors import ConfigurationError
 from januscxr.pacs.conformance import RADIOGRAPH_SOP_CLASSES
+from januscxr.pacs.dicomweb_answers import (
+    Asked,
+    BoundedSession,
+    DicomwebAnswerError,
+    basic_credentials,
+    count_of,
+    describe_part,
+    dicom_json_value,
+    json_kind,
+    not_as_asked,
+    parse_date,
+    pixel_data_problem,
+    scrub,
+    study_date_of,
+    uid_of,
+)
 from januscxr.pacs.listener import Disposition, Receiver
 from januscxr.storage import dicomweb as state
 from januscxr.storage.database import Database
@@ -43,6 +67,7 @@ from januscxr.storage.tables import utcnow
 logger = logging.getLogger(__name__)
 
 QIDO_PAGE = 100  # studies asked for per QIDO-RS request
+MAX_QIDO_PAGES = 50  # per query: a server that pages on and on is cut off there
 STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, STUDY_DATE = "0020000D", "0020000E", "00080020"
 SOP_INSTANCE_UID, NUMBER_OF_STUDY_RELATED_INSTANCES = "00080018", "00201208"
 _SERVER_STATUSES = frozenset({401, 403, 407, 408, 429})  # and 5xx: the server, not the study, failed
@@ -88,6 +113,7 @@ class PollResult:
     retrieved: int = 0
     instances: int = 0
     error: str | None = None
+    problem: str | None = None  # what the server answered wrong in a poll that went on (first one, and a count)
 
 
 class DicomwebPoller:
@@ -123,11 +149,13 @@ class DicomwebPoller:
     def poll_once(self) -> PollResult:
         """Query, note the new studies, retrieve every claimable one; failures are recorded, not raised."""
         self._prepare_staging()
-        name = self.config.name
+        name, problems = self.config.name, list[str]()
+        with self._db.read() as session:
+            cursor = state.server_cursor(session, name)
         try:
-            found = self._find_studies()
-        except _RETRIABLE as error:
-            return self._failed(PollResult(), f"QIDO-RS query failed: {describe_error(error)}")
+            found = self._find_studies(cursor, problems)
+        except Exception as error:  # whatever the server answered, the poller goes on (with backoff)
+            return self._failed(PollResult(), f"QIDO-RS query failed: {self._describe(error)}")
         with self._db.write() as session:
             new = state.note_studies(session, name, found)
             requeued = state.requeue_grown_studies(session, name, found)
@@ -139,60 +167,76 @@ class DicomwebPoller:
                 )
             if claim is None:
                 break
-            instances, server_error = self._retrieve_claimed(claim)
+            instances, server_error = self._retrieve_claimed(claim, problems)
             if server_error is not None:
                 return self._failed(result, server_error)
-            result = replace(result, retrieved=result.retrieved + 1, instances=result.instances + instances)
-        dates = [parsed for study in found if (parsed := _parse_date(study.study_date)) is not None]
-        newest = min(max(dates), date.today()) if dates else None  # a future-dated study never moves it on
-        cursor = f"{newest:%Y%m%d}" if newest else None
+            if instances is not None:
+                result = replace(result, retrieved=result.retrieved + 1, instances=result.instances + instances)
+        today = date.today()  # a study dated in the future never moves the cursor: its date is not to be trusted
+        dates = [day for study in found if (day := parse_date(study.study_date)) is not None and day <= today]
+        newest = max(dates) if dates else None
+        problem = _summary(problems)
+        if problem:
+            logger.warning("DICOMweb %s: %s", name, problem)
         with self._db.write() as session:
             next_poll_at = utcnow() + timedelta(seconds=self.config.poll_s)
-            state.record_poll(session, name, cursor_study_date=cursor, next_poll_at=next_poll_at)
-        return result
+            cursor = f"{newest:%Y%m%d}" if newest else None
+            state.record_poll(session, name, cursor_study_date=cursor, next_poll_at=next_poll_at, problem=problem)
+        return replace(result, problem=problem)
 
-    def _find_studies(self) -> list[state.FoundStudy]:
-        with self._db.read() as session:
-            cursor = state.server_cursor(session, self.config.name)
-        today, seen = date.today(), _parse_date(cursor)
+    def _find_studies(self, cursor: str | None, problems: list[str]) -> list[state.FoundStudy]:
+        today, seen = date.today(), parse_date(cursor)
         newest = min(today, seen) if seen else today
         since = newest - timedelta(days=self.config.overlap_days)
         found: dict[str, state.FoundStudy] = {}
         for modality in self.config.modalities:
-            for study in self._search_studies({"ModalitiesInStudy": modality, "StudyDate": f"{since:%Y%m%d}-"}):
-                uid = _first(study, STUDY_INSTANCE_UID)
-                if uid:
-                    count = _parse_count(_first(study, NUMBER_OF_STUDY_RELATED_INSTANCES))
-                    found.setdefault(uid, state.FoundStudy(uid, _first(study, STUDY_DATE), count))
+            filters = {"ModalitiesInStudy": modality, "StudyDate": f"{since:%Y%m%d}-"}
+
+            def search(offset: int, filters: dict[str, str] = filters) -> object:
+                fields = ["NumberOfStudyRelatedInstances"]
+                return self.client.search_for_studies(
+                    search_filters=filters, fields=fields, limit=QIDO_PAGE, offset=offset
+                )
+
+            for position, study in enumerate(self._pages(search, STUDY_INSTANCE_UID, f"{modality} studies", problems)):
+                uid, problem = uid_of(study, STUDY_INSTANCE_UID, "StudyInstanceUID")
+                if uid is None:
+                    problems.append(f"QIDO-RS {modality} studies, entry {position + 1}: {problem}; skipped")
+                    continue
+                study_date, date_problem = study_date_of(study, today)
+                count, count_problem = count_of(study)
+                problems += [f"study {uid}: {p}" for p in (date_problem, count_problem) if p]
+                found.setdefault(uid, state.FoundStudy(uid, study_date, count))
         return list(found.values())
 
-    def _search_studies(self, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every page of a QIDO-RS study query (a server that ignores ``offset`` stops at the first repeat)."""
-        offset, seen = 0, set[str | None]()
-        while True:
-            page = self.client.search_for_studies(
-                search_filters=filters, fields=["NumberOfStudyRelatedInstances"], limit=QIDO_PAGE, offset=offset
-            )
-            uids = {_first(study, STUDY_INSTANCE_UID) for study in page}
-            if not page or uids <= seen:
+    def _pages(self, search: Callable[[int], object], tag: str, what: str, problems: list[str]) -> Iterator[object]:
+        """Every page of a QIDO-RS query, at most ``MAX_QIDO_PAGES`` of them (a server that ignores
+        ``offset`` stops at the first repeat)."""
+        offset, seen = 0, set[str]()
+        for _ in range(MAX_QIDO_PAGES):
+            page = search(offset)
+            if not isinstance(page, list):
+                raise DicomwebAnswerError(f"QIDO-RS {what}: a JSON {json_kind(page)}; expected an array of data sets")
+            keys = {repr(dicom_json_value(item, tag)[0]) for item in page}
+            if not page or keys <= seen:
                 return
-            seen |= uids
+            seen |= keys
             yield from page
             if len(page) < QIDO_PAGE:
                 return
             offset += len(page)
+        problems.insert(0, f"QIDO-RS {what}: still more after {MAX_QIDO_PAGES} pages of {QIDO_PAGE}; stopped there")
 
-    def _retrieve_claimed(self, claim: state.ClaimedStudy) -> tuple[int, str | None]:
-        """Retrieve one claimed study; (instances stored, the server's error or None)."""
+    def _retrieve_claimed(self, claim: state.ClaimedStudy, problems: list[str]) -> tuple[int | None, str | None]:
+        """Retrieve one claimed study; (instances stored or None when it failed, the server's error or None)."""
         try:
             instances, refused = self._retrieve(claim.study_instance_uid)
         except Exception as error:  # one study must never stop the poller
-            message = f"retrieval failed: {describe_error(error)}"
+            message = f"retrieval of study {claim.study_instance_uid} failed: {self._describe(error)}"
             server_failed = _is_server_failure(error)
             if not server_failed:
-                logger.warning(
-                    "DICOMweb %s: study retrieval failed (attempt %d): %s", claim.server_name, claim.attempt, message
-                )
+                logger.warning("DICOMweb %s: %s (attempt %d)", claim.server_name, message, claim.attempt)
+                problems.append(message)
             with self._db.write() as session:
                 retry_in_s = state.backoff_s(claim.attempt, base_s=self.config.poll_s, cap_s=self.config.backoff_cap_s)
                 state.fail_study(
@@ -203,8 +247,10 @@ class DicomwebPoller:
                     max_attempts=self.config.max_attempts,
                     counted=not server_failed,
                 )
-            return 0, message if server_failed else None
+            return None, message if server_failed else None
         note = f"{len(refused)} instance(s) refused: {refused[0]}" if refused else None
+        if note:
+            problems.append(f"study {claim.study_instance_uid}: {note}")
         try:
             with self._db.write() as session:
                 state.finish_study(session, claim, instances=instances, note=note)
@@ -218,48 +264,102 @@ class DicomwebPoller:
         stored, refused, series_seen = 0, list[str](), set[str]()
         for modality in self.config.modalities:
             filters = self.config.series_filters(modality)
-            for series in self.client.search_for_series(study_instance_uid=study_instance_uid, search_filters=filters):
-                series_uid = _first(series, SERIES_INSTANCE_UID)
-                if not series_uid or series_uid in series_seen:
+            answer = self.client.search_for_series(study_instance_uid=study_instance_uid, search_filters=filters)
+            if not isinstance(answer, list):
+                raise DicomwebAnswerError(f"QIDO-RS series: a JSON {json_kind(answer)}; expected an array of data sets")
+            for position, series in enumerate(answer):
+                series_uid, problem = uid_of(series, SERIES_INSTANCE_UID, "SeriesInstanceUID")
+                if series_uid is None:
+                    refused.append(f"QIDO-RS series, entry {position + 1}: {problem}; skipped")
+                    continue
+                if series_uid in series_seen:
                     continue
                 series_seen.add(series_uid)
-                for dataset in self._instances(study_instance_uid, series_uid, held):
-                    detail = self._hand_over(dataset)
+                for asked, dataset in self._instances(study_instance_uid, series_uid, held, refused):
+                    detail = self._hand_over(dataset, asked)
                     stored += detail is None
                     refused += [detail] if detail else []
         return stored, refused
 
-    def _instances(self, study_instance_uid: str, series_instance_uid: str, held: set[str]) -> Iterator[Dataset]:
-        """A series' instances in one request; only those not in ``held``, one by one, when januscxr holds some."""
+    def _instances(
+        self, study_instance_uid: str, series_instance_uid: str, held: set[str], refused: list[str]
+    ) -> Iterator[tuple[Asked, Dataset]]:
+        """A series' instances in one request; only those not in ``held``, one by one, when januscxr
+        holds some or the one answer holds a part that is not DICOM."""
         if not held:
-            yield from self.client.iter_series(study_instance_uid, series_instance_uid)
-            return
-        listed = self.client.search_for_instances(
-            study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid, get_remaining=True
-        )
-        for instance in listed:
-            sop_instance_uid = _first(instance, SOP_INSTANCE_UID)
-            if sop_instance_uid and sop_instance_uid not in held:
-                yield self.client.retrieve_instance(study_instance_uid, series_instance_uid, sop_instance_uid)
+            handed = set[str]()
+            try:
+                for dataset in self.client.iter_series(study_instance_uid, series_instance_uid):
+                    handed.add(str(dataset.get("SOPInstanceUID", "")))
+                    yield Asked(study_instance_uid, series_instance_uid), dataset
+                return
+            except (requests.RequestException, DicomwebAnswerError):
+                raise
+            except Exception as error:  # a part that is not DICOM: take the others one by one
+                refused.append(f"series {series_instance_uid}: a part is not DICOM ({describe_part(error)})")
+                held = held | handed
+        for instance in self._pages(
+            lambda offset: self.client.search_for_instances(
+                study_instance_uid=study_instance_uid,
+                series_instance_uid=series_instance_uid,
+                limit=QIDO_PAGE,
+                offset=offset,
+            ),
+            SOP_INSTANCE_UID,
+            f"instances of series {series_instance_uid}",
+            refused,
+        ):
+            sop_instance_uid, problem = uid_of(instance, SOP_INSTANCE_UID, "SOPInstanceUID")
+            if sop_instance_uid is None:
+                refused.append(f"series {series_instance_uid}: QIDO-RS instance {problem}; skipped")
+            elif sop_instance_uid not in held:
+                held = held | {sop_instance_uid}  # a server that lists an instance twice
+                try:
+                    dataset = self.client.retrieve_instance(study_instance_uid, series_instance_uid, sop_instance_uid)
+                except (requests.RequestException, DicomwebAnswerError):
+                    raise
+                except Exception as error:  # not DICOM: this instance only
+                    refused.append(f"instance {sop_instance_uid}: not DICOM ({describe_part(error)})")
+                    continue
+                yield Asked(study_instance_uid, series_instance_uid, sop_instance_uid), dataset
 
-    def _hand_over(self, dataset: Dataset) -> str | None:
+    def _hand_over(self, dataset: Dataset, asked: Asked) -> str | None:
         """Give one retrieved instance to the receiver; None when stored (or already), else why not."""
+        problem = not_as_asked(dataset, asked)
+        if problem:
+            return problem
         sop_class = str(dataset.get("SOPClassUID", ""))
+        modality = str(dataset.get("Modality", "")).upper()
+        reason = None
         if sop_class not in RADIOGRAPH_SOP_CLASSES:
-            reason = f"SOP Class is {sop_class or 'missing'}; expected CR or DX Image Storage"
+            reason = f"SOP Class is {sop_class[:64] or 'missing'}; expected CR or DX Image Storage"
+        elif modality not in self.config.modalities:
+            reason = f"Modality is {modality[:16] or 'missing'}; expected one of {', '.join(self.config.modalities)}"
+        if reason:
             self._receiver.skip(calling_ae_title=self.config.name, reason=reason)
-            return reason
+            return f"instance {dataset.SOPInstanceUID}: {reason}"
+        problem = pixel_data_problem(dataset)
+        if problem:
+            return f"instance {dataset.SOPInstanceUID}: {problem}"
         staged = self._staging_dir / f"{uuid.uuid4().hex}.dcm"
         try:
-            with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer:
-                dataset.save_as(writer, enforce_file_format=True)
-            name = f"{dataset.get('SOPInstanceUID', staged.stem)}.dcm"
-            result = self._receiver.store(staged, name=name, calling_ae_title=self.config.name)
+            try:
+                with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as writer:
+                    dataset.save_as(writer, enforce_file_format=True)
+            except (ValueError, TypeError, AttributeError, KeyError) as error:  # pydicom on a malformed data set
+                return f"instance {dataset.SOPInstanceUID}: cannot be written as DICOM ({describe_part(error)})"
+            result = self._receiver.store(
+                staged, name=f"{dataset.SOPInstanceUID}.dcm", calling_ae_title=self.config.name
+            )
         finally:
             staged.unlink(missing_ok=True)
         if result.disposition is Disposition.REFUSED:
-            return result.detail or "refused"
+            return f"instance {dataset.SOPInstanceUID}: {result.detail or 'refused'}"
         return None
+
+    def _describe(self, error: BaseException) -> str:
+        """:func:`describe_error`, with the password and token scrubbed from what a server echoed."""
+        return scrub(describe_error(error), _secrets(self.config))
 
     def _failed(self, result: PollResult, message: str) -> PollResult:
         with self._db.write() as session:
@@ -315,7 +415,7 @@ def check_config(config: DicomwebConfig) -> DicomwebConfig:
 def dicomweb_client(config: DicomwebConfig) -> DICOMwebClient:
     """A client with basic or bearer authentication, the timeout, and no retries of its own
     (the poller retries, with a backoff that outlives a restart)."""
-    session = requests.Session()
+    session = BoundedSession(config.timeout_s, secrets=_secrets(config))
     if config.token:
         session.headers["Authorization"] = f"Bearer {config.token}"
     elif config.username:
@@ -332,12 +432,11 @@ def describe_error(error: BaseException) -> str:
         return f"HTTP {response.status_code} {response.reason} from {_shown(response.url)}"
     if isinstance(error, requests.Timeout):
         return f"no answer within the timeout ({type(error).__name__})"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return f"the connection broke in the middle of the answer ({type(error).__name__})"
     if isinstance(error, requests.ConnectionError):
         return f"cannot connect ({type(error).__name__})"
     return f"{type(error).__name__}: {str(error)[:200]}"
-
-
-_RETRIABLE = (requests.RequestException, ValueError)  # ValueError: an answer that is not DICOM JSON
 
 
 def _is_server_failure(error: BaseException) -> bool:
@@ -353,24 +452,14 @@ def _shown(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-def _first(item: dict[str, Any], tag: str) -> str | None:
-    values = item.get(tag, {}).get("Value") or [None]
-    return str(values[0]) if values[0] is not None else None
+def _secrets(config: DicomwebConfig) -> tuple[str, ...]:
+    basic = basic_credentials(config.username, config.password or "") if config.username else ""
+    return tuple(secret for secret in (config.password, config.token, basic) if secret)
 
 
-def _parse_count(value: str | None) -> int | None:
-    """A DICOM IS as an int; None when absent or malformed."""
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+def _summary(problems: list[str]) -> str | None:
+    """The first problem of a poll, on one line, and how many more there were."""
+    if not problems:
         return None
-
-
-def _parse_date(value: str | None) -> date | None:
-    """A DICOM DA (YYYYMMDD) as a date; None when absent or malformed."""
-    if value is None or len(value) != 8 or not value.isdigit():
-        return None
-    try:
-        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    except ValueError:
-        return None
+    first = " ".join(problems[0].split())
+    return first + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")

@@ -156,13 +156,23 @@ def stored_instance_uids(session: Session, study_instance_uid: str) -> set[str]:
     return set(session.scalars(query))
 
 
-def record_poll(session: Session, name: str, *, cursor_study_date: str | None, next_poll_at: datetime) -> None:
-    """A successful poll: failures reset, the cursor moved forward (never back) to ``cursor_study_date``."""
+def record_poll(
+    session: Session,
+    name: str,
+    *,
+    cursor_study_date: str | None,
+    next_poll_at: datetime,
+    problem: str | None = None,
+) -> None:
+    """A successful poll: failures reset, the cursor moved forward (never back) to ``cursor_study_date``;
+    ``problem`` (what the server answered wrong, without failing the poll) becomes the last error."""
     note_server(session, name)
     server = session.get_one(DicomwebServer, name, with_for_update=True)
     if cursor_study_date and (server.cursor_study_date or "") < cursor_study_date:
         server.cursor_study_date = cursor_study_date
     server.failures, server.last_success_at, server.next_poll_at = 0, utcnow(), next_poll_at
+    if problem:
+        server.last_error, server.last_error_at = problem[:ERROR_MAX_CHARS], server.last_success_at
 
 
 def record_poll_failure(session: Session, name: str, message: str, *, base_s: float, cap_s: float) -> datetime:
