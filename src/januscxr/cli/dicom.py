@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -36,6 +37,7 @@ def listen_command(
     Received images are queued for `januscxr worker` processes (or the reading room's workers) to read.
     To receive and read in one process, set dicom_port for `januscxr serve` instead.
     """
+    logging.getLogger("januscxr").setLevel(logging.INFO)  # a service: say what it starts and meets
     from januscxr.server import load_settings
     from januscxr.server.datafolder import prepare_data_dir
     from januscxr.server.services import DicomIngest, dicom_listener
@@ -92,6 +94,7 @@ def poll_command(
     Retrieved images are queued for `januscxr worker` processes (or the reading room's workers) to read.
     To poll and read in one process, set dicomweb_url for `januscxr serve` instead.
     """
+    logging.getLogger("januscxr").setLevel(logging.INFO)  # a service: say what it starts and meets
     from januscxr.server import load_settings
     from januscxr.server.datafolder import prepare_data_dir
     from januscxr.server.services import DicomIngest, dicomweb_poller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """Start the reading room: worklist, viewer, report editor and sign-off (settings: JANUSCXR_*)."""
+    logging.getLogger("januscxr").setLevel(logging.INFO)  # a service: say what it starts and meets
     import uvicorn
 
     from januscxr.server import create_app, load_settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ def worker_command(
     workers: Annotated[int | None, typer.Option(help="Worker threads in this process.")] = None,
 ) -> None:
     """Read queued images and send the outbox until SIGTERM or Ctrl-C (settings: JANUSCXR_*, as for `januscxr serve`)."""
+    logging.getLogger("januscxr").setLevel(logging.INFO)  # a service: say what it starts and meets
     from januscxr.server import load_settings
     from januscxr.server.workers import run_workers
 
