@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from typing import Any
 
 from januscxr.errors import JanusCxrError
+from januscxr.labels import Finding
 from januscxr.types import Discordance, FindingResult, ReadResult
 
 SCHEMA_VERSION = "1.0"
@@ -34,6 +36,19 @@ def finding_record(result: FindingResult, model_id: str | None = None) -> dict[s
         "critical": result.critical,
         "laterality": result.laterality.value if result.laterality else None,
     } | ({"experts": experts} if experts else {})
+
+
+def finding_results(records: Iterable[Mapping[str, Any]]) -> dict[Finding, FindingResult]:
+    """Stored ``records.finding_record`` rows back as the classifier's results (scores and thresholds)."""
+    results = {}
+    for record in records:
+        finding = Finding(record["finding"])
+        probability, threshold = float(record["probability"]), float(record["threshold"])
+        if bool(record["flagged"]) != (probability >= threshold):  # rounded at the boundary: the stored flag wins
+            threshold = probability if record["flagged"] else math.nextafter(probability, math.inf)
+        urgent = record.get("urgent_threshold")
+        results[finding] = FindingResult(finding, probability, threshold, urgent_threshold=urgent)
+    return results
 
 
 def probability_texts(probability: float, *thresholds: float | None, significant: int = 3) -> tuple[str, ...]:

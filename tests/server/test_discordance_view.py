@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from januscxr.consistency import find_discordances
-from januscxr.records import discordance_record
+from januscxr.records import discordance_record, finding_results
 from januscxr.server.deps import ReadingRoom
-from januscxr.server.discordances import finding_results
 from januscxr.storage.tables import AiResult
 from januscxr.types import DraftReport
 from tests.server.conftest import dicom_bytes, upload_and_read

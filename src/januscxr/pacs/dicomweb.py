@@ -47,6 +47,7 @@ from januscxr.pacs.dicomweb_answers import (
     Asked,
     BoundedSession,
     DicomwebAnswerError,
+    authorised_client,
     basic_credentials,
     count_of,
     describe_part,
@@ -416,13 +417,14 @@ def dicomweb_client(config: DicomwebConfig) -> DICOMwebClient:
     """A client with basic or bearer authentication, the timeout, and no retries of its own
     (the poller retries, with a backoff that outlives a restart)."""
     session = BoundedSession(config.timeout_s, secrets=_secrets(config))
-    if config.token:
-        session.headers["Authorization"] = f"Bearer {config.token}"
-    elif config.username:
-        session.auth = (config.username, config.password or "")
-    client = DICOMwebClient(config.url, session=session, timeout=config.timeout_s)
-    client.set_http_retry_params(retry=False)
-    return client
+    return authorised_client(
+        config.url,
+        session,
+        token=config.token,
+        username=config.username,
+        password=config.password,
+        timeout_s=config.timeout_s,
+    )
 
 
 def describe_error(error: BaseException) -> str:

@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 import requests
+from dicomweb_client import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import RE_VALID_UID
@@ -245,3 +246,23 @@ def parse_date(value: str | None) -> date | None:
         return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except ValueError:
         return None
+
+
+def authorised_client(
+    url: str,
+    session: requests.Session,
+    *,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    timeout_s: float,
+) -> DICOMwebClient:
+    """A DICOMweb client on ``session`` with bearer (else basic) authentication and the timeout,
+    without retries of its own: the poller and the outbox retry with their own backoff."""
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    elif username:
+        session.auth = (username, password or "")
+    client = DICOMwebClient(url, session=session, timeout=timeout_s)
+    client.set_http_retry_params(retry=False)
+    return client

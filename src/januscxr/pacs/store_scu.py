@@ -36,6 +36,7 @@ from pynetdicom import AE
 
 from januscxr.errors import ConfigurationError, DeliveryError
 from januscxr.pacs.callers import check_ae_title
+from januscxr.pacs.dicomweb_answers import authorised_client
 
 SCU_SOP_CLASSES: tuple[UID, ...] = (Comprehensive3DSRStorage, EnhancedSRStorage, SecondaryCaptureImageStorage)
 SCU_TRANSFER_SYNTAXES: tuple[UID, ...] = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
@@ -192,14 +193,14 @@ def send_stow(path: Path, destination: StowDestination) -> None:
 
 def stow_client(destination: StowDestination) -> DICOMwebClient:
     """A client with the destination's authentication and timeout, without retries of its own (the outbox retries)."""
-    session = requests.Session()
-    if destination.token:
-        session.headers["Authorization"] = f"Bearer {destination.token}"
-    elif destination.username:
-        session.auth = (destination.username, destination.password or "")
-    client = DICOMwebClient(destination.url, session=session, timeout=destination.timeout_s)
-    client.set_http_retry_params(retry=False)
-    return client
+    return authorised_client(
+        destination.url,
+        requests.Session(),
+        token=destination.token,
+        username=destination.username,
+        password=destination.password,
+        timeout_s=destination.timeout_s,
+    )
 
 
 def _read(path: Path) -> Dataset:

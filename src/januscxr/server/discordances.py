@@ -7,16 +7,11 @@ the same function against the stored findings.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from januscxr.consistency import find_discordances
-from januscxr.labels import Finding
-from januscxr.records import discordance_record
+from januscxr.records import discordance_record, finding_results
 from januscxr.server.schemas import DiscordancePublic
 from januscxr.storage.tables import AiResult
-from januscxr.types import DraftReport, FindingResult
+from januscxr.types import DraftReport
 
 
 def report_discordances(result: AiResult, *, findings: str, impression: str) -> list[DiscordancePublic]:
@@ -27,16 +22,3 @@ def report_discordances(result: AiResult, *, findings: str, impression: str) -> 
         draft = DraftReport(findings=findings, impression=impression, reporter=result.reporter)
         records = [discordance_record(d) for d in find_discordances(draft, finding_results(result.findings))]
     return [DiscordancePublic.model_validate(record) for record in records]
-
-
-def finding_results(records: Iterable[Mapping[str, Any]]) -> dict[Finding, FindingResult]:
-    """Stored ``records.finding_record`` rows back as the classifier's results (scores and thresholds)."""
-    results = {}
-    for record in records:
-        finding = Finding(record["finding"])
-        probability, threshold = float(record["probability"]), float(record["threshold"])
-        if bool(record["flagged"]) != (probability >= threshold):  # rounded at the boundary: the stored flag wins
-            threshold = probability if record["flagged"] else math.nextafter(probability, math.inf)
-        urgent = record.get("urgent_threshold")
-        results[finding] = FindingResult(finding, probability, threshold, urgent_threshold=urgent)
-    return results

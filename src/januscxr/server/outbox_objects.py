@@ -41,8 +41,8 @@ from januscxr.interop.hl7_oru import CONTROL_ID_MAX_CHARS, oru_r01
 from januscxr.interop.order import ImagingOrder, OutgoingReport, Patient
 from januscxr.io.dicom import read_dataset
 from januscxr.io.reader import sniff_format
-from januscxr.labels import Finding
 from januscxr.models.registry import classifier_specs
+from januscxr.records import finding_results
 from januscxr.server.datafolder import PRIVATE_DIR, write_private
 from januscxr.server.outbox import OUTBOX, OutboundConfig
 from januscxr.storage import outbox, reports
@@ -197,19 +197,6 @@ def algorithm_of(model_id: str, version: str) -> Algorithm:
     return Algorithm(model_id=model_id, version=version, weights_sha256=sha256)
 
 
-def finding_results(ai_result: AiResult) -> list[FindingResult]:
-    """The stored findings of an AI result (without heatmaps)."""
-    return [
-        FindingResult(
-            Finding(row["finding"]),
-            probability=float(row["probability"]),
-            threshold=float(row["threshold"]),
-            urgent_threshold=row.get("urgent_threshold"),
-        )
-        for row in ai_result.findings
-    ]
-
-
 Ids = tuple[int, int | None]  # (study id, report id)
 
 
@@ -273,7 +260,7 @@ def _ai_results(session: Session, report: Report) -> tuple[list[FindingResult], 
     ai_result = session.get(AiResult, report.ai_result_id) if report.ai_result_id else None
     if ai_result is None:
         return [], None
-    return finding_results(ai_result), algorithm_of(ai_result.model_id, ai_result.model_version)
+    return list(finding_results(ai_result.findings).values()), algorithm_of(ai_result.model_id, ai_result.model_version)
 
 
 def _source_or_reason(data_dir: Path, image: Image | None) -> tuple[Dataset | None, str | None]:

@@ -13,7 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from januscxr.errors import NotFoundError
-from januscxr.storage.tables import Addendum, Image, Report, ReportStatus, Study, User
+from januscxr.storage import reports
+from januscxr.storage.tables import Image, Report, ReportStatus, Study, User
 
 ALL, SIGNED = "all", "signed"
 CLINICAL = 0  # reader_key of a study's clinical report (reports.CLINICAL)
@@ -105,7 +106,7 @@ def export_study(session: Session, study_id: int) -> ExportStudy:
 
 
 def _final_report(session: Session, report: Report) -> ExportReport:
-    addenda = session.scalars(select(Addendum).where(Addendum.report_id == report.id).order_by(Addendum.id))
+    addenda = reports.list_addenda(session, report.id)
     return ExportReport(
         status=report.status,
         findings=report.findings,

@@ -37,7 +37,7 @@ from januscxr.training.augment import augment_batch, standardize_batch
 from januscxr.training.calibrate import grouped_bootstrap_ci
 from januscxr.training.images import load_images
 from januscxr.training.manifest import Manifest, read_manifest, split_by_patient
-from januscxr.training.trainer import TrainConfig, _aucs, _pos_weight, choose_findings, predict_logits
+from januscxr.training.trainer import TrainConfig, choose_findings, finding_aucs, positive_weights, predict_logits
 
 logger = logging.getLogger(__name__)
 OFFER_MIN_AUC = 0.6
@@ -181,13 +181,13 @@ def _train_early_stopped(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
     generator = torch.Generator().manual_seed(config.seed)
-    pos_weight = _pos_weight(labels[fit_rows].numpy(), config.max_pos_weight)
+    pos_weight = positive_weights(labels[fit_rows].numpy(), config.max_pos_weight)
     best_score, best_epoch, best_state = -1.0, 0, model.state_dict()
     choose_labels = labels[choose_rows].numpy()
     for epoch in range(1, config.max_epochs + 1):
         train_epoch(model, optimizer, images, labels, fit_rows, pos_weight, config, generator)
         scheduler.step()
-        aucs = np.array(_aucs(predict_logits(model, images[choose_rows]), choose_labels))
+        aucs = np.array(finding_aucs(predict_logits(model, images[choose_rows]), choose_labels))
         score = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else 0.0  # no finding with both classes
         if score > best_score:
             best_score, best_epoch = score, epoch
@@ -270,7 +270,7 @@ def _pretrained_backbone(config: CrossValConfig, manifest: Manifest, out: Path) 
     model = CxrNet(labels.shape[1], tuple(config.widths))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    pos_weight = _pos_weight(pretrain.labels[rows], config.max_pos_weight)
+    pos_weight = positive_weights(pretrain.labels[rows], config.max_pos_weight)
     for _ in tqdm(range(config.pretrain_epochs), desc="pretrain", unit="epoch"):
         train_epoch(model, optimizer, torch.from_numpy(pixels), labels, rows, pos_weight, config, generator)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}

@@ -93,13 +93,13 @@ def train_classifier(config: TrainConfig, *, resume: bool = False) -> TrainedMod
         logger.info("resumed after epoch %d", state.epoch)
 
     labels = torch.from_numpy(manifest.labels)
-    pos_weight = _pos_weight(manifest.labels[train_rows], config.max_pos_weight)
+    pos_weight = positive_weights(manifest.labels[train_rows], config.max_pos_weight)
     images = torch.from_numpy(pixels)
     while state.epoch < config.max_epochs and state.epoch - state.best_epoch < config.patience:
         loss = _train_epoch(model, optimizer, images, labels, train_rows, pos_weight, config, generator, state.epoch)
         scheduler.step()
         logits = predict_logits(model, images[valid_rows])
-        aucs = _aucs(logits, manifest.labels[valid_rows])
+        aucs = finding_aucs(logits, manifest.labels[valid_rows])
         score = float(np.nanmean(aucs))
         state.epoch += 1
         state.history.append(
@@ -155,7 +155,8 @@ def predict_logits(model: CxrNet, images: torch.Tensor, batch_size: int = 256) -
     return torch.cat(outputs).numpy()
 
 
-def _aucs(logits: npt.NDArray[np.float32], labels: npt.NDArray[np.float32]) -> list[float]:
+def finding_aucs(logits: npt.NDArray[np.float32], labels: npt.NDArray[np.float32]) -> list[float]:
+    """Each finding's AUROC over the images that label it (NaN: unlabelled)."""
     aucs = []
     for k in range(labels.shape[1]):
         known = ~np.isnan(labels[:, k])
@@ -163,7 +164,8 @@ def _aucs(logits: npt.NDArray[np.float32], labels: npt.NDArray[np.float32]) -> l
     return aucs
 
 
-def _pos_weight(labels: npt.NDArray[np.float32], cap: float) -> torch.Tensor:
+def positive_weights(labels: npt.NDArray[np.float32], cap: float) -> torch.Tensor:
+    """The loss weight of each finding's positives: negatives per positive, between 1 and ``cap``."""
     positives = np.nansum(labels, axis=0)
     negatives = np.sum(labels == 0, axis=0)
     return torch.tensor(np.clip(negatives / np.maximum(positives, 1), 1.0, cap), dtype=torch.float32)
